@@ -1,0 +1,56 @@
+# The two commands a reader needs: `make book` and `make test`. Every target sets up
+# .venv from requirements.txt (and installs this package into it) when that is missing.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+JB     := $(VENV)/bin/jupyter-book
+NOTEBOOKS := $(sort $(wildcard book/*.ipynb))
+
+.PHONY: book test unit nbval notebooks bench bench-gpu lint clean help
+
+help:
+	@echo "make book       build the HTML book in _build/html (offline, warnings are errors)"
+	@echo "make test       unit tests, nbval on every notebook, and a warnings-as-errors book build"
+	@echo "make notebooks  re-execute every notebook in place (fresh kernel, top to bottom)"
+	@echo "make bench      side-by-side gradient timings (installs benchmarks/requirements.txt)"
+	@echo "make clean      remove _build and caches"
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+book: $(STAMP)
+	$(JB) build . --builder html -W -n --keep-going
+
+test: unit nbval
+	rm -rf _build/html _build/.doctrees
+	$(MAKE) book
+	$(PY) -m pytest tests/test_book_html.py -q
+
+unit: $(STAMP)
+	$(PY) -m pytest tests -q --ignore=tests/test_book_html.py
+
+nbval: $(STAMP)
+	$(PY) -m pytest --nbval book/ --sanitize-with book/sanitize.cfg -q -p no:randomly
+
+notebooks: $(STAMP)
+	for nb in $(NOTEBOOKS); do \
+	  echo "executing $$nb"; \
+	  $(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace \
+	    --ExecutePreprocessor.timeout=600 "$$nb" || exit 1; \
+	done
+
+bench: $(STAMP)
+	$(PY) -m pip install --quiet -r benchmarks/requirements.txt
+	$(PY) benchmarks/run.py
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+clean:
+	rm -rf _build .pytest_cache .hypothesis .ruff_cache
+	find . -name __pycache__ -not -path "./.venv/*" -exec rm -rf {} +

@@ -1,0 +1,53 @@
+"""backprop: back-propagation, line by line, after the lecture "Back-Propagation".
+
+Notation. The lecture numbers layers l = 1, ..., L; Python lists start at 0. Everywhere in
+this package a per-layer list holds layer l at index l-1:
+
+    net.W[l-1] = W_l, shape (p_l, p_{l-1})     net.b[l-1] = b_l, shape (p_l,)
+    zs[l-1]    = z_l                            activations[l] = a_l  (a_0 = x, a_L = g)
+    net.p[l]   = p_l  (p_0 inputs, p_L outputs)
+
+A batch X has shape (n, p_0), one example per row, so the lecture's z_l = W_l a_{l-1} + b_l
+reads Z_l = A_{l-1} W_l^T + b_l. θ is one flat vector: W_1 (row-major), b_1, ..., W_L, b_L,
+of length dim θ = Σ_l (p_{l-1} p_l + p_l). The squared-error loss is ||y - g||² (no 1/2);
+the training loss ℓ_τ is the mean of C_i over the examples.
+
+Quick start::
+
+    import backprop as bp
+    net = bp.Network([1, 20, 20, 1], hidden="relu", output="identity", init="normal")
+    g = net.predict(X)                 # (n, 1)
+    grad = net.gradient(X, y)          # ∂ℓ_τ/∂θ, flat, by the batch form of Algorithm 2
+    print(bp.gradcheck(net, X, y))     # central differences, per layer
+"""
+
+from . import activations, backend, losses
+from .activations import ACTIVATIONS
+from .backend import available_backends, cupy_available, get_namespace, to_numpy
+from .gradcheck import GradcheckResult, KinkWarning, gradcheck
+from .gradients import algorithm1, algorithm2
+from .losses import LOSSES, OUTPUTS, output_delta, output_delta_general
+from .network import Network
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ACTIVATIONS",
+    "LOSSES",
+    "OUTPUTS",
+    "GradcheckResult",
+    "KinkWarning",
+    "Network",
+    "activations",
+    "algorithm1",
+    "algorithm2",
+    "available_backends",
+    "backend",
+    "cupy_available",
+    "get_namespace",
+    "gradcheck",
+    "losses",
+    "output_delta",
+    "output_delta_general",
+    "to_numpy",
+]

@@ -1,0 +1,115 @@
+"""Element-wise activation functions S and their derivatives S'.
+
+One table, ``ACTIVATIONS``, maps a name to an :class:`Activation` holding S, S' and S'
+written through the output a = S(z) (which the fast batch gradient uses, since it keeps
+the a_l of the forward pass anyway). Adding an activation is one entry and one test.
+
+Softmax is not element-wise, so it is not here: it is an *output head* (see ``losses``).
+
+Convention at the ReLU kink: S'(0) = 0. The lecture's theorem only needs the loss to be
+differentiable almost everywhere, and any value in [0, 1] is a valid subgradient there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from array_api_compat import array_namespace
+
+
+def _identity(xp, z):
+    return z
+
+
+def _identity_prime(xp, z):
+    return xp.ones_like(z)
+
+
+def _logistic(xp, z):
+    # exp(-|z|) never overflows, so |z| up to 1e4 gives no warning and no inf.
+    e = xp.exp(-xp.abs(z))
+    return xp.where(z >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def _logistic_prime(xp, z):
+    s = _logistic(xp, z)
+    return s * (1 - s)
+
+
+def _logistic_prime_a(xp, a):
+    return a * (1 - a)
+
+
+def _relu(xp, z):
+    return xp.maximum(z, xp.zeros_like(z))
+
+
+def _relu_prime(xp, z):
+    return xp.astype(z > 0, z.dtype)
+
+
+def _relu_prime_a(xp, a):
+    # a = max(z, 0) > 0 exactly when z > 0, so this equals _relu_prime(z).
+    return xp.astype(a > 0, a.dtype)
+
+
+def _tanh(xp, z):
+    return xp.tanh(z)
+
+
+def _tanh_prime(xp, z):
+    t = xp.tanh(z)
+    return 1 - t * t
+
+
+def _tanh_prime_a(xp, a):
+    return 1 - a * a
+
+
+@dataclass(frozen=True)
+class Activation:
+    """An element-wise activation: S(z), S'(z) and S' written in terms of a = S(z).
+
+    Call ``act.S(z)`` and ``act.S_prime(z)`` with an array of any backend; the namespace
+    is found from the array. The ``*_xp`` fields take the namespace first and are what the
+    package uses inside loops.
+    """
+
+    name: str
+    S_xp: Callable
+    S_prime_xp: Callable
+    S_prime_from_a_xp: Callable
+    smooth: bool
+
+    def S(self, z):
+        """a = S(z), applied element by element."""
+        return self.S_xp(array_namespace(z), z)
+
+    def S_prime(self, z):
+        """S'(z), element by element: the diagonal of D_l = diag(S'(z_l))."""
+        return self.S_prime_xp(array_namespace(z), z)
+
+    def S_prime_from_a(self, a):
+        """S'(z) computed from a = S(z) (no second pass over z)."""
+        return self.S_prime_from_a_xp(array_namespace(a), a)
+
+
+ACTIVATIONS: dict[str, Activation] = {
+    "identity": Activation("identity", _identity, _identity_prime, _identity_prime, True),
+    "logistic": Activation("logistic", _logistic, _logistic_prime, _logistic_prime_a, True),
+    "relu": Activation("relu", _relu, _relu_prime, _relu_prime_a, False),
+    "tanh": Activation("tanh", _tanh, _tanh_prime, _tanh_prime_a, True),
+}
+ALIASES = {"sigmoid": "logistic"}
+
+
+def get_activation(name: str, argument: str = "activation") -> Activation:
+    """The table entry for ``name`` (aliases allowed); a clear error for anything else."""
+    if not isinstance(name, str):
+        raise TypeError(f"{argument} must be an activation name (str); got {type(name).__name__}")
+    key = ALIASES.get(name, name)
+    if key not in ACTIVATIONS:
+        known = sorted(ACTIVATIONS) + sorted(ALIASES)
+        raise ValueError(f"{argument} must be one of {known}; got {name!r}")
+    return ACTIVATIONS[key]

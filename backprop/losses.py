@@ -1,0 +1,214 @@
+"""Output layers S_L, losses C = Loss(y, g), and the output-layer error δ_L.
+
+Two tables:
+
+* ``OUTPUTS``: name -> :class:`Output`, the map g = S_L(z_L) and the product
+  (∂S_L/∂z_L) v. Element-wise outputs come from the activation table; ``softmax`` and
+  ``softmax_reduced`` (K classes from K-1 logits, the logit of class 0 fixed at 0) are not
+  element-wise, so their ∂S_L/∂z_L is a full matrix, applied here without forming it.
+* ``LOSSES``: name -> :class:`Loss`, its value per example and ∂C/∂g.
+
+A batch has one example per row: Z has shape (n, p_L), G and Y (n, K), where K = p_L except
+for ``softmax_reduced`` (K = p_L + 1). Class labels enter as one-hot rows of Y (e_{y+1}).
+
+The lecture's ∂S_L/∂z_L is the transpose of the Jacobian of S_L (its layout puts the
+variable we differentiate by in the rows), so δ_L = (∂S_L/∂z_L)(∂C/∂g) = J^T (∂C/∂g).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from .activations import ACTIVATIONS, ALIASES, Activation
+
+# ----------------------------------------------------------------------------- outputs
+
+
+def log_softmax(xp, Z):
+    """ln g for g = softmax(z), one row per example, through log-sum-exp.
+
+    ln g_k = z_k - m - ln Σ_j exp(z_j - m) with m = max_j z_j, so nothing overflows:
+    logits of ±1e4 give finite values.
+    """
+    m = xp.max(Z, axis=1, keepdims=True)
+    shifted = Z - m
+    return shifted - xp.log(xp.sum(xp.exp(shifted), axis=1, keepdims=True))
+
+
+def softmax(xp, Z):
+    """g = exp(z) / Σ_k exp(z_k), row by row, computed as exp(z - max z) / Σ exp(z - max z)."""
+    E = xp.exp(Z - xp.max(Z, axis=1, keepdims=True))
+    return E / xp.sum(E, axis=1, keepdims=True)
+
+
+def _full_logits(xp, Z):
+    """[0, z_1, ..., z_{K-1}]: the K logits of a reduced softmax, class 0's fixed at 0."""
+    return xp.concat([xp.zeros((Z.shape[0], 1), dtype=Z.dtype), Z], axis=1)
+
+
+def _softmax_vjp(xp, G, V):
+    # J^T v for J = diag(g) - g g^T (symmetric): g ⊙ (v - <g, v>), O(K) not O(K^2).
+    return G * (V - xp.sum(G * V, axis=1, keepdims=True))
+
+
+@dataclass(frozen=True)
+class Output:
+    """An output layer g = S_L(z_L) and the product (∂S_L/∂z_L) v, one row per example."""
+
+    name: str
+    S_xp: Callable  # (xp, Z) -> G
+    vjp_xp: Callable  # (xp, Z, G, V) -> (∂S_L/∂z_L) V, shape of Z
+    extra_class: int = 0  # K = p_L + extra_class
+    activation: Activation | None = None  # the element-wise S_L, if it is one
+    logits_xp: Callable | None = None  # (xp, Z) -> the K logits, for softmax heads
+
+    def n_outputs(self, p_L: int) -> int:
+        """K, the length of g: p_L, or p_L + 1 for the reduced softmax."""
+        return p_L + self.extra_class
+
+
+def _elementwise_output(act: Activation) -> Output:
+    return Output(
+        name=act.name,
+        S_xp=act.S_xp,
+        vjp_xp=lambda xp, Z, G, V: act.S_prime_xp(xp, Z) * V,
+        activation=act,
+    )
+
+
+OUTPUTS: dict[str, Output] = {name: _elementwise_output(act) for name, act in ACTIVATIONS.items()}
+OUTPUTS["softmax"] = Output(
+    name="softmax",
+    S_xp=softmax,
+    vjp_xp=lambda xp, Z, G, V: _softmax_vjp(xp, G, V),
+    logits_xp=lambda xp, Z: Z,
+)
+OUTPUTS["softmax_reduced"] = Output(
+    name="softmax_reduced",
+    S_xp=lambda xp, Z: softmax(xp, _full_logits(xp, Z)),
+    # g depends on z_2..z_K only; drop the row of class 0's fixed logit.
+    vjp_xp=lambda xp, Z, G, V: _softmax_vjp(xp, G, V)[:, 1:],
+    extra_class=1,
+    logits_xp=_full_logits,
+)
+
+
+def get_output(name: str) -> Output:
+    """The output-layer table entry for ``name`` ('sigmoid' is an alias of 'logistic')."""
+    if not isinstance(name, str):
+        raise TypeError(f"output must be an output-layer name (str); got {type(name).__name__}")
+    key = ALIASES.get(name, name)
+    if key not in OUTPUTS:
+        raise ValueError(f"output must be one of {sorted(OUTPUTS)}; got {name!r}")
+    return OUTPUTS[key]
+
+
+# ----------------------------------------------------------------------------- losses
+
+
+def _se_value(xp, G, Y):
+    R = Y - G
+    return xp.sum(R * R, axis=1)
+
+
+def _se_dC_dg(xp, G, Y):
+    return 2 * (G - Y)
+
+
+def _ce_value(xp, G, Y):
+    # The definition -ln g_{y+1}; the network evaluates it from logits instead (stable).
+    return -xp.log(xp.sum(G * Y, axis=1))
+
+
+def _ce_dC_dg(xp, G, Y):
+    # ∂(-ln g_{y+1})/∂g = -e_{y+1} / g_{y+1}.
+    return -Y / G
+
+
+def _ce_from_logits(xp, logits, Y):
+    """-ln g_{y+1} = -z_{y+1} + ln Σ_k exp(z_k), through log-sum-exp."""
+    return -xp.sum(log_softmax(xp, logits) * Y, axis=1)
+
+
+def _fused_softmax_ce(xp, Z, G, Y):
+    # δ_L,k = g_k - 1{y = k-1}  (the lecture's multi-logit slide).
+    return G - Y
+
+
+def _fused_softmax_reduced_ce(xp, Z, G, Y):
+    return (G - Y)[:, 1:]
+
+
+def _fused_elementwise_se(act):
+    def fused(xp, Z, G, Y):
+        # δ_L = S'_L(z_L) ⊙ 2(g - y)  (the lecture's multi-output regression slide).
+        return act.S_prime_from_a_xp(xp, G) * (2 * (G - Y))
+
+    return fused
+
+
+@dataclass(frozen=True)
+class Loss:
+    """A loss C = Loss(y, g): its value per example, ∂C/∂g, and fused output deltas."""
+
+    name: str
+    value_xp: Callable  # (xp, G, Y) -> (n,)
+    dC_dg_xp: Callable  # (xp, G, Y) -> (n, K)
+    classification: bool
+    fused: dict = field(default_factory=dict)  # output name -> (xp, Z, G, Y) -> δ_L
+    from_logits_xp: Callable | None = None  # (xp, logits, Y) -> (n,), the stable value
+
+
+LOSSES: dict[str, Loss] = {
+    "squared_error": Loss(
+        "squared_error",
+        _se_value,
+        _se_dC_dg,
+        classification=False,
+        fused={name: _fused_elementwise_se(act) for name, act in ACTIVATIONS.items()},
+    ),
+    "cross_entropy": Loss(
+        "cross_entropy",
+        _ce_value,
+        _ce_dC_dg,
+        classification=True,
+        fused={"softmax": _fused_softmax_ce, "softmax_reduced": _fused_softmax_reduced_ce},
+        from_logits_xp=_ce_from_logits,
+    ),
+}
+
+
+def get_loss(name: str) -> Loss:
+    """The loss table entry for ``name``."""
+    if not isinstance(name, str):
+        raise TypeError(f"loss must be a loss name (str); got {type(name).__name__}")
+    if name not in LOSSES:
+        raise ValueError(f"loss must be one of {sorted(LOSSES)}; got {name!r}")
+    return LOSSES[name]
+
+
+# ----------------------------------------------------------------------------- δ_L
+
+
+def output_delta_general(xp, output: Output, loss: Loss, Z, G, Y):
+    """Output-layer error for a batch, by the general formula.
+
+    Implements δ_L = (∂S_L/∂z_L)(∂C/∂g) (Algorithm 1, line 5) with no shortcut: ∂C/∂g from the
+    loss table, then the output's product with ∂S_L/∂z_L (a Jacobian-vector product for
+    softmax). Z: (n, p_L); G, Y: (n, K). Returns Delta: (n, p_L).
+    """
+    return output.vjp_xp(xp, Z, G, loss.dC_dg_xp(xp, G, Y))
+
+
+def output_delta(xp, output: Output, loss: Loss, Z, G, Y):
+    """Output-layer error for a batch, using the fused closed form when there is one.
+
+    δ_L = g - e_{y+1} (softmax with cross-entropy) or δ_L = S'_L(z_L) ⊙ 2(g - y)
+    (element-wise output with squared error); otherwise :func:`output_delta_general`.
+    The fused forms are exact and also stable where ∂C/∂g alone would overflow.
+    """
+    fused = loss.fused.get(output.name)
+    if fused is not None:
+        return fused(xp, Z, G, Y)
+    return output_delta_general(xp, output, loss, Z, G, Y)
