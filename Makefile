@@ -35,7 +35,7 @@ unit: $(STAMP)
 	$(PY) -m pytest tests -q --ignore=tests/test_book_html.py
 
 nbval: $(STAMP)
-	$(PY) -m pytest --nbval book/ --sanitize-with book/sanitize.cfg -q -p no:randomly
+	$(PY) -m pytest --nbval book/ --nbval-sanitize-with book/sanitize.cfg -q -p no:randomly
 
 notebooks: $(STAMP)
 	for nb in $(NOTEBOOKS); do \

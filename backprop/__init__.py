@@ -21,13 +21,16 @@ Quick start::
     print(bp.gradcheck(net, X, y))     # central differences, per layer
 """
 
-from . import activations, backend, losses
+from . import activations, backend, datasets, losses, optim, plotting
 from .activations import ACTIVATIONS
 from .backend import available_backends, cupy_available, get_namespace, to_numpy
 from .gradcheck import GradcheckResult, KinkWarning, gradcheck
 from .gradients import algorithm1, algorithm2
+from .io import load, save
 from .losses import LOSSES, OUTPUTS, output_delta, output_delta_general
 from .network import Network
+from .optim import SGD, Adam, BarzilaiBorwein, Momentum, Optimizer, SteepestDescent
+from .train import History, fit
 
 __version__ = "0.1.0"
 
@@ -35,7 +38,14 @@ __all__ = [
     "ACTIVATIONS",
     "LOSSES",
     "OUTPUTS",
+    "SGD",
+    "Adam",
+    "BarzilaiBorwein",
     "GradcheckResult",
+    "History",
+    "Momentum",
+    "Optimizer",
+    "SteepestDescent",
     "KinkWarning",
     "Network",
     "activations",
@@ -44,10 +54,16 @@ __all__ = [
     "available_backends",
     "backend",
     "cupy_available",
+    "datasets",
+    "fit",
     "get_namespace",
     "gradcheck",
+    "load",
     "losses",
+    "optim",
     "output_delta",
     "output_delta_general",
+    "plotting",
+    "save",
     "to_numpy",
 ]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
-from array_api_compat import is_array_api_obj, is_cupy_array
+from array_api_compat import array_namespace, is_array_api_obj, is_cupy_array
 
 from .backend import backend_name
 
@@ -21,13 +21,15 @@ def _describe(x) -> str:
 
 
 def to_backend(xp, x, name: str):
-    """``x`` as an array of namespace ``xp`` (no dtype change yet); TypeError if it is not numeric."""
+    """``x`` as an array of namespace ``xp`` (no dtype change yet); TypeError if not numeric."""
     target = backend_name(xp)
     if is_cupy_array(x) and target != "cupy":
         raise TypeError(
             f"{name} is a CuPy (GPU) array but the network's backend is {target!r}; "
             f"move it with backprop.to_numpy({name}) or build the network with backend='cupy'"
         )
+    if isinstance(x, np.generic):  # a NumPy scalar such as y[0]: no __dlpack__, make it 0-D
+        x = np.asarray(x)
     if not is_array_api_obj(x):
         if isinstance(x, (str, bytes, dict, set)) or x is None:
             raise TypeError(f"{name} must be an array of numbers; got {type(x).__name__}")
@@ -39,8 +41,9 @@ def to_backend(xp, x, name: str):
         raise TypeError(f"{name} must hold real numbers; got dtype {x.dtype}")
     if target == "numpy" and not isinstance(x, np.ndarray):
         x = np.from_dlpack(x)  # an array_api_strict (or other CPU) array
-    elif target != "numpy" and isinstance(x, np.ndarray):
-        x = xp.asarray(x)
+    elif target != "numpy" and backend_name(array_namespace(x)) != target:
+        # a NumPy array, or another CPU library's (say array_api_strict into CuPy)
+        x = xp.asarray(x if isinstance(x, np.ndarray) else np.from_dlpack(x))
     if xp.isdtype(x.dtype, "complex floating"):
         raise TypeError(f"{name} must hold real numbers; got dtype {x.dtype}")
     if xp.isdtype(x.dtype, "bool"):
@@ -48,9 +51,50 @@ def to_backend(xp, x, name: str):
     return x
 
 
+def _first_where(xp, mask):
+    """(index tuple, flat position) of the first True entry of a boolean array."""
+    flat = xp.reshape(mask, (-1,))
+    k = int(xp.argmax(xp.astype(flat, xp.int8)))
+    index, rest = [], k
+    for size in reversed(tuple(mask.shape)):
+        index.append(rest % size)
+        rest //= size
+    return tuple(reversed(index)), k
+
+
 def _check_finite(xp, x, name: str) -> None:
     if xp.isdtype(x.dtype, "real floating") and not bool(xp.all(xp.isfinite(x))):
-        raise ValueError(f"{name} contains NaN or inf; every entry must be finite")
+        bad = ~xp.isfinite(x)
+        index, k = _first_where(xp, bad)
+        value = float(xp.reshape(x, (-1,))[k])
+        count = int(xp.sum(xp.astype(bad, xp.int64)))
+        raise ValueError(
+            f"{name} contains NaN or inf; every entry must be finite; got {value} at index "
+            f"{index} ({count} non-finite of {_size(x)} entries, shape {tuple(x.shape)})"
+        )
+
+
+def _size(x) -> int:
+    n = 1
+    for s in x.shape:
+        n *= int(s)
+    return n
+
+
+def _cast(xp, x, dtype, name: str):
+    """``x`` cast to ``dtype``; ValueError (not a silent inf) if a value is beyond its range."""
+    if xp.isdtype(x.dtype, "real floating") and _size(x) > 0:
+        big = xp.finfo(dtype).max
+        if xp.finfo(x.dtype).max > big:
+            too_big = xp.abs(x) > big
+            if bool(xp.any(too_big)):
+                index, k = _first_where(xp, too_big)
+                dtype_name = getattr(dtype, "__name__", None) or str(dtype).rsplit(".", 1)[-1]
+                raise ValueError(
+                    f"{name} has entries beyond the range of {dtype_name} (|value| <= {big:.4g}); "
+                    f"got {float(xp.reshape(x, (-1,))[k]):.4g} at index {index}"
+                )
+    return xp.astype(x, dtype, copy=False)
 
 
 def check_X(xp, X, p0: int, dtype, name: str = "X"):
@@ -69,7 +113,7 @@ def check_X(xp, X, p0: int, dtype, name: str = "X"):
     if X.shape[0] == 0:
         raise ValueError(f"{name} is an empty batch (shape {tuple(X.shape)}); need n >= 1")
     _check_finite(xp, X, name)
-    return xp.astype(X, dtype, copy=False)
+    return _cast(xp, X, dtype, name)
 
 
 def check_labels(xp, y, n: int, K: int, name: str = "y"):
@@ -86,19 +130,31 @@ def check_labels(xp, y, n: int, K: int, name: str = "y"):
             f"got shape {tuple(y.shape)}"
         )
     if y.shape[0] != n:
-        raise ValueError(f"{name} has {y.shape[0]} labels but X has n = {n} rows")
+        raise ValueError(
+            f"{name} has {y.shape[0]} labels (shape {tuple(y.shape)}) but X has n = {n} rows; "
+            f"need one label per example"
+        )
     if xp.isdtype(y.dtype, "real floating"):
         _check_finite(xp, y, name)
-        if not bool(xp.all(y == xp.round(y))):
-            raise ValueError(f"{name} must hold whole-number class labels 0..{K - 1}; got fractions")
-    y = xp.astype(y, xp.int64)
-    lo, hi = int(xp.min(y)), int(xp.max(y))
+        fractional = y != xp.round(y)
+        if bool(xp.any(fractional)):
+            index, k = _first_where(xp, fractional)
+            raise ValueError(
+                f"{name} must hold whole-number class labels 0..{K - 1}; "
+                f"got {float(y[k])} at index {index[0]}"
+            )
+    if n == 0:
+        return xp.astype(y, xp.int64)
+    # Range check before the cast to int64, so a float label such as 1e30 cannot wrap around.
+    lo, hi = xp.min(y), xp.max(y)
     if lo < 0 or hi > K - 1:
+        as_float = xp.isdtype(y.dtype, "real floating")
+        show = (lambda v: f"{float(v):g}") if as_float else (lambda v: f"{int(v)}")
         raise ValueError(
             f"{name} must hold class labels in 0..{K - 1} (K = {K} classes); "
-            f"got values from {lo} to {hi}"
+            f"got values from {show(lo)} to {show(hi)}"
         )
-    return y
+    return xp.astype(y, xp.int64)
 
 
 def one_hot(xp, y, K: int, dtype):
@@ -118,9 +174,12 @@ def check_targets(xp, y, n: int, p_L: int, dtype, name: str = "y"):
             f"got shape {tuple(y.shape)}"
         )
     if y.shape[0] != n:
-        raise ValueError(f"{name} has {y.shape[0]} rows but X has n = {n} rows")
+        raise ValueError(
+            f"{name} has {y.shape[0]} rows (shape {tuple(y.shape)}) but X has n = {n} rows; "
+            f"need one row of targets per example"
+        )
     _check_finite(xp, y, name)
-    return xp.astype(y, dtype, copy=False)
+    return _cast(xp, y, dtype, name)
 
 
 def check_theta(xp, theta, dim: int, dtype, name: str = "theta"):
@@ -128,10 +187,11 @@ def check_theta(xp, theta, dim: int, dtype, name: str = "theta"):
     theta = to_backend(xp, theta, name)
     if theta.ndim != 1 or theta.shape[0] != dim:
         raise ValueError(
-            f"{name} must be a flat vector of length dim(theta) = {dim}; got shape {tuple(theta.shape)}"
+            f"{name} must be a flat vector of length dim(theta) = {dim}; "
+            f"got shape {tuple(theta.shape)}"
         )
     _check_finite(xp, theta, name)
-    return xp.astype(theta, dtype, copy=False)
+    return _cast(xp, theta, dtype, name)
 
 
 def check_int(value, name: str, minimum: int = 0) -> int:

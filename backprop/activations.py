@@ -12,8 +12,8 @@ differentiable almost everywhere, and any value in [0, 1] is a valid subgradient
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from array_api_compat import array_namespace
 

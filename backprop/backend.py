@@ -9,7 +9,7 @@ on every backend.
 
 from __future__ import annotations
 
-import importlib
+import importlib.util
 
 import numpy as np
 
@@ -46,7 +46,9 @@ def get_namespace(backend: str = "numpy"):
     ``cupy.is_available()``, NumPy otherwise.
     """
     if not isinstance(backend, str):
-        raise TypeError(f"backend must be a string, one of {BACKENDS}; got {type(backend).__name__}")
+        raise TypeError(
+            f"backend must be a string, one of {BACKENDS}; got {type(backend).__name__}"
+        )
     if backend == "auto":
         backend = "cupy" if cupy_available() else "numpy"
     if backend == "numpy":
@@ -67,7 +69,9 @@ def get_namespace(backend: str = "numpy"):
         try:
             import array_api_strict as xp
         except ImportError as err:  # pragma: no cover - it is in requirements.txt
-            raise ValueError("backend='array_api_strict' needs the array-api-strict package") from err
+            raise ValueError(
+                "backend='array_api_strict' needs the array-api-strict package"
+            ) from err
         return xp
     raise ValueError(f"backend must be one of {BACKENDS}; got {backend!r}")
 

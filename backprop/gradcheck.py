@@ -67,7 +67,9 @@ class GradcheckResult:
         for l, (eW, eb) in enumerate(self.layer_errors, start=1):
             lines.append(f"  {l:>5}   {eW:>14.1e}   {eb:>14.1e}")
         if self.kink_indices:
-            lines.append(f"  {len(self.kink_indices)} coordinate(s) crossed a ReLU kink and were skipped")
+            lines.append(
+                f"  {len(self.kink_indices)} coordinate(s) crossed a ReLU kink and were skipped"
+            )
         return "\n".join(lines)
 
 

@@ -24,7 +24,8 @@ def _algorithm1(net, x, Y):
     S = {l: net.S(l).S_xp for l in range(1, L + 1)}
     # Layer 0 has no activation; the S' used with z_0 (line 10, l = 1) only shapes δ_0,
     # which is never used.
-    S_prime = {l: net.S(l).S_prime_xp for l in range(1, L)} | {0: ACTIVATIONS["identity"].S_prime_xp}
+    S_prime = {l: net.S(l).S_prime_xp for l in range(1, L)}
+    S_prime[0] = ACTIVATIONS["identity"].S_prime_xp
     z, a, delta = {}, {}, {}
     dC_dW, dC_db = {}, {}
 
@@ -69,7 +70,9 @@ def algorithm1(net, x, y):
     X = check.check_X(xp, xp.reshape(x, (1, -1)), net.p[0], net._dtype, "x")
     y = check.to_backend(xp, y, "y")
     if net._loss.classification and y.ndim != 0:
-        raise ValueError(f"y must be ONE class label (a number) for algorithm1; got shape {tuple(y.shape)}")
+        raise ValueError(
+            f"y must be ONE class label (a number) for algorithm1; got shape {tuple(y.shape)}"
+        )
     if not net._loss.classification and y.ndim > 1:
         raise ValueError(
             f"y must be ONE target vector of length p_L = {net.p[-1]} for algorithm1; "

@@ -17,8 +17,8 @@ variable we differentiate by in the rows), so δ_L = (∂S_L/∂z_L)(∂C/∂g) 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from .activations import ACTIVATIONS, ALIASES, Activation
 

@@ -1,0 +1,293 @@
+"""Optimisers: how θ moves once the gradient ∂ℓ_τ/∂θ is known.
+
+Every optimiser here turns a flat gradient (θ's order, from back-propagation) into one
+update of the network's flat parameter buffer θ, in place, so the views W_l, b_l stay
+valid. The common interface:
+
+    opt.step(net, grad)   θ_{t+1} = θ_t - (a step built from grad); writes net's θ in place
+    opt.reset()           forget the state (t, stored previous values, moment buffers)
+
+Notation: θ_t is the parameter vector after t steps and ∇ℓ(θ_t) the gradient handed to
+``step`` -- the training-loss gradient for full-batch methods, a mini-batch estimate for
+stochastic ones (which examples go into a batch is :func:`backprop.fit`'s job). α is the
+learning rate. Vector products such as ∇ℓ ⊙ ∇ℓ and √v are element-wise.
+
+State buffers (a velocity, moment estimates, the previous θ and gradient) are created on
+the first step, in the network's array namespace and dtype, so the same optimiser code runs
+on NumPy, CuPy and array_api_strict. Nothing in ``step`` moves data to the host.
+
+``OPTIMIZERS`` maps a short name to its class, so ``fit(..., optimizer="adam")`` works.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+
+def _check_positive(value, name: str) -> float:
+    """A finite real number > 0 (a learning rate, ε), as a Python float."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a positive real number; got {type(value).__name__}")
+    value = float(value)
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a finite number > 0; got {name}={value!r}")
+    return value
+
+
+def _check_beta(value, name: str) -> float:
+    """A decay rate β in [0, 1), as a Python float."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number in [0, 1); got {type(value).__name__}")
+    value = float(value)
+    if not 0.0 <= value < 1.0:
+        raise ValueError(f"{name} must lie in [0, 1); got {name}={value!r}")
+    return value
+
+
+class Optimizer:
+    """Base class: ``step(net, grad)`` updates θ in place, ``reset()`` clears the state.
+
+    Subclasses implement ``_update(net, grad)``; ``step`` checks the gradient's shape,
+    counts the steps in ``self.t`` and calls it.
+    """
+
+    name = "optimizer"
+
+    def __init__(self):
+        self.t = 0  # number of steps taken since the last reset
+
+    def reset(self) -> None:
+        """Forget every state buffer and set the step counter t back to 0."""
+        self.t = 0
+        for key in self._state_names():
+            setattr(self, key, None)
+
+    def _state_names(self) -> tuple[str, ...]:
+        return ()
+
+    def _zeros(self, net):
+        return net.xp.zeros(net._theta.shape, dtype=net._theta.dtype)
+
+    def step(self, net, grad) -> None:
+        """Update ``net``'s θ in place by one step of this method, given ∇ℓ(θ_t) = ``grad``.
+
+        grad: flat array of the network's backend, shape (dim_theta,), in θ's order.
+        """
+        if tuple(grad.shape) != (net.dim_theta,):
+            raise ValueError(
+                f"grad must be a flat vector of length dim(theta) = {net.dim_theta}; "
+                f"got shape {tuple(grad.shape)}"
+            )
+        for key in self._state_names():
+            buffer = getattr(self, key)
+            if buffer is not None and tuple(buffer.shape) != (net.dim_theta,):
+                raise ValueError(
+                    f"{type(self).__name__} holds state for dim(theta) = {buffer.shape[0]} but "
+                    f"this network has dim(theta) = {net.dim_theta}; call reset() first"
+                )
+        self._update(net, grad)
+        self.t += 1
+
+    def _update(self, net, grad) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self._hyper().items())
+        return f"{type(self).__name__}({args})"
+
+    def _hyper(self) -> dict:
+        return {"lr": self.lr}
+
+
+class SteepestDescent(Optimizer):
+    """θ_{t+1} = θ_t - α ∇ℓ_τ(θ_t): steepest descent with a fixed step size α = ``lr``.
+
+    The gradient is that of the whole training loss ℓ_τ (full batch); with mini-batches the
+    same update is :class:`SGD`.
+    """
+
+    name = "steepest_descent"
+
+    def __init__(self, lr: float):
+        super().__init__()
+        self.lr = _check_positive(lr, "lr")
+
+    def _update(self, net, grad) -> None:
+        net._theta -= self.lr * grad
+
+
+class SGD(SteepestDescent):
+    """θ_{t+1} = θ_t - α ∇ℓ_{B_t}(θ_t): stochastic gradient descent, fixed step α = ``lr``.
+
+    ∇ℓ_{B_t} is the gradient of the mean loss over the mini-batch B_t; :func:`backprop.fit`
+    draws the batches. The default α = 0.005 is the course's polynomial-regression example.
+    """
+
+    name = "sgd"
+
+    def __init__(self, lr: float = 0.005):
+        super().__init__(lr)
+
+
+class BarzilaiBorwein(Optimizer):
+    """θ_{t+1} = θ_t - α_t ∇ℓ_τ(θ_t) with the Barzilai-Borwein step size α_t.
+
+    α_0 = ``lr0``; afterwards, with Δθ = θ_t - θ_{t-1} and Δg = ∇ℓ_τ(θ_t) - ∇ℓ_τ(θ_{t-1}),
+
+        α_t = (Δθ · Δg) / (Δg · Δg)
+
+    (the second, "short" BB step; the other is (Δθ · Δθ) / (Δθ · Δg), which is longer).
+    α_t fits a scalar multiple of the identity to the secant equation α Δg ≈ Δθ. Guard:
+    when Δg · Δg = 0 (the gradient did not change), Δθ · Δg <= 0 (no positive curvature
+    along the step, possible on a non-convex loss), or α_t is not finite, the step falls
+    back to α_t = ``lr0``. The test is done with array operations, not on the host.
+    Meant for full-batch gradients: with mini-batches Δg mixes two different batches.
+    """
+
+    name = "barzilai_borwein"
+
+    def __init__(self, lr0: float = 1e-3):
+        super().__init__()
+        self.lr0 = _check_positive(lr0, "lr0")
+        self.theta_prev = None
+        self.grad_prev = None
+
+    def _state_names(self):
+        return ("theta_prev", "grad_prev")
+
+    def _hyper(self) -> dict:
+        return {"lr0": self.lr0}
+
+    def _update(self, net, grad) -> None:
+        xp, theta = net.xp, net._theta
+        if self.theta_prev is None:
+            step = self.lr0 * grad
+        else:
+            d_theta = theta - self.theta_prev
+            d_grad = grad - self.grad_prev
+            num = xp.sum(d_theta * d_grad)
+            den = xp.sum(d_grad * d_grad)
+            ok = (den > 0) & (num > 0)
+            alpha = num / xp.where(ok, den, xp.ones_like(den))
+            ok = ok & xp.isfinite(alpha)
+            alpha = xp.where(ok, alpha, xp.full_like(alpha, self.lr0))
+            step = alpha * grad
+        self.theta_prev = xp.asarray(theta, copy=True)
+        self.grad_prev = xp.asarray(grad, copy=True)
+        theta -= step
+
+
+class Momentum(Optimizer):
+    """θ_{t+1} = θ_t + v_{t+1}, with v_{t+1} = β v_t - α ∇ℓ(θ_t) and v_0 = 0 (heavy ball).
+
+    The velocity v keeps a decaying sum of past steps, β = ``beta`` its decay per step and
+    α = ``lr`` the step size; β = 0 gives plain (stochastic) gradient descent.
+    """
+
+    name = "momentum"
+
+    def __init__(self, lr: float, beta: float = 0.9):
+        super().__init__()
+        self.lr = _check_positive(lr, "lr")
+        self.beta = _check_beta(beta, "beta")
+        self.v = None
+
+    def _state_names(self):
+        return ("v",)
+
+    def _hyper(self) -> dict:
+        return {"lr": self.lr, "beta": self.beta}
+
+    def _update(self, net, grad) -> None:
+        if self.v is None:
+            self.v = self._zeros(net)
+        self.v *= self.beta
+        self.v -= self.lr * grad
+        net._theta += self.v
+
+
+class Adam(Optimizer):
+    """θ_{t+1} = θ_t - α m̂_{t+1} / (√v̂_{t+1} + ε): Adam (Kingma and Ba, 2015).
+
+    With g = ∇ℓ(θ_t) and m_0 = v_0 = 0, t counted from 0:
+
+        m_{t+1} = β_1 m_t + (1 - β_1) g             (first-moment estimate)
+        v_{t+1} = β_2 v_t + (1 - β_2) g ⊙ g         (second-moment estimate)
+        m̂_{t+1} = m_{t+1} / (1 - β_1^{t+1}),  v̂_{t+1} = v_{t+1} / (1 - β_2^{t+1})
+
+    so the first step is θ_1 = θ_0 - α g / (|g| + ε): about α in every coordinate.
+    α = ``lr``, β_1 = ``beta1``, β_2 = ``beta2``, ε = ``eps``.
+    """
+
+    name = "adam"
+
+    def __init__(
+        self, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8
+    ):
+        super().__init__()
+        self.lr = _check_positive(lr, "lr")
+        self.beta1 = _check_beta(beta1, "beta1")
+        self.beta2 = _check_beta(beta2, "beta2")
+        self.eps = _check_positive(eps, "eps")
+        self.m = None
+        self.v = None
+
+    def _state_names(self):
+        return ("m", "v")
+
+    def _hyper(self) -> dict:
+        return {"lr": self.lr, "beta1": self.beta1, "beta2": self.beta2, "eps": self.eps}
+
+    def _update(self, net, grad) -> None:
+        xp = net.xp
+        if self.m is None:
+            self.m, self.v = self._zeros(net), self._zeros(net)
+        b1, b2 = self.beta1, self.beta2
+        self.m *= b1
+        self.m += (1.0 - b1) * grad
+        self.v *= b2
+        self.v += (1.0 - b2) * (grad * grad)
+        k = self.t + 1
+        # α m̂ / (√v̂ + ε) with the bias corrections as Python floats (no device scalars).
+        step_size = self.lr / (1.0 - b1**k)
+        root_bc2 = math.sqrt(1.0 - b2**k)
+        net._theta -= step_size * self.m / (xp.sqrt(self.v) / root_bc2 + self.eps)
+
+
+OPTIMIZERS: dict[str, type[Optimizer]] = {
+    "steepest_descent": SteepestDescent,
+    "sgd": SGD,
+    "barzilai_borwein": BarzilaiBorwein,
+    "momentum": Momentum,
+    "adam": Adam,
+}
+
+
+def get_optimizer(optimizer) -> Optimizer:
+    """An Optimizer instance: ``optimizer`` itself, or ``OPTIMIZERS[name]()`` for a name.
+
+    Names whose class has no default learning rate (steepest_descent, momentum) must be
+    built explicitly, e.g. ``Momentum(lr=0.01)``.
+    """
+    if isinstance(optimizer, Optimizer):
+        return optimizer
+    if isinstance(optimizer, str):
+        if optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {sorted(OPTIMIZERS)}; got {optimizer!r}")
+        cls = OPTIMIZERS[optimizer]
+        try:
+            return cls()
+        except TypeError:
+            raise ValueError(
+                f"optimizer={optimizer!r} needs a learning rate: pass "
+                f"backprop.optim.{cls.__name__}(lr=...) instead of the name"
+            ) from None
+    if isinstance(optimizer, type) and issubclass(optimizer, Optimizer):
+        raise TypeError(
+            f"optimizer must be an instance such as {optimizer.__name__}(...), not the class"
+        )
+    raise TypeError(
+        f"optimizer must be a backprop.optim.Optimizer (SGD, Adam, ...) or one of "
+        f"{sorted(OPTIMIZERS)}; got {type(optimizer).__name__}"
+    )

@@ -1,0 +1,158 @@
+"""The figures the book draws more than once: loss curves, fits, decision regions and
+confusion matrices.
+
+Each ``plot_*`` function draws on ``ax`` (a new figure of about book width when None),
+labels its axes, and returns the Axes. matplotlib is imported inside the functions, so
+``import backprop`` does not need it. Networks on any backend are accepted; their outputs
+are copied to NumPy for drawing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .backend import to_numpy
+
+
+def _axes(ax, figsize=(6, 3.5)):
+    if ax is not None:
+        return ax
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(figsize=figsize)[1]
+
+
+def plot_loss(history, ax=None, x: str = "iteration", batches: bool = True, log: bool = True,
+              label: str | None = None):
+    """The losses of a :class:`backprop.History` against iterations or wall time; returns ax.
+
+    Draws the per-iteration batch loss (thin, when ``batches``) and the whole-set training
+    loss ℓ_τ at each evaluation, and the validation loss when there is one.
+    x: 'iteration' (steps taken) or 'time' (wall seconds since the start of fit).
+    log: logarithmic loss axis. label: prefix for the legend entries (to compare runs).
+    """
+    if x not in ("iteration", "time"):
+        raise ValueError(f"x must be 'iteration' or 'time'; got {x!r}")
+    ax = _axes(ax)
+    prefix = f"{label}: " if label else ""
+    steps = np.arange(1, history.loss.shape[0] + 1)
+    if x == "iteration":
+        t_batch, t_eval = steps, history.evaluated_at
+        ax.set_xlabel("iteration t (optimiser steps)")
+    else:
+        t_batch = history.time
+        # the time of evaluation e is that of the step before it (0 before the first step)
+        t_eval = np.concatenate([[0.0], history.time])[history.evaluated_at]
+        ax.set_xlabel("wall time (s)")
+    if batches and history.loss.size:
+        ax.plot(t_batch, history.loss, lw=0.6, alpha=0.35, label=f"{prefix}batch loss")
+    ax.plot(t_eval, history.train_loss, lw=1.6, label=f"{prefix}training loss $\\ell_\\tau$")
+    if history.val_loss.size:
+        ax.plot(t_eval, history.val_loss, lw=1.6, ls="--", label=f"{prefix}validation loss")
+    if history.best_epoch is not None:
+        ax.axvline(t_eval[history.best_epoch], color="grey", lw=0.8, ls=":")
+    if log:
+        ax.set_yscale("log")
+    ax.set_ylabel("loss")
+    ax.legend(frameon=False)
+    return ax
+
+
+def plot_fit(net, X, y, ax=None, points: int = 400):
+    """A 1-D regression: the data (x_i, y_i) and the curve x -> g(x | θ); returns ax.
+
+    Needs p_0 = 1 input and p_L = 1 output. The curve is drawn on ``points`` values of x
+    spanning the data.
+    """
+    if net.p[0] != 1 or net.K != 1:
+        raise ValueError(
+            f"plot_fit draws 1-D regression: needs p_0 = 1 and one output; got p = {list(net.p)}"
+        )
+    X = np.asarray(to_numpy(X), dtype=np.float64).reshape(-1, 1)
+    y = np.asarray(to_numpy(y), dtype=np.float64).reshape(-1)
+    ax = _axes(ax)
+    grid = np.linspace(X.min(), X.max(), points).reshape(-1, 1)
+    g = np.asarray(to_numpy(net.predict(grid)), dtype=np.float64).reshape(-1)
+    ax.scatter(X[:, 0], y, s=12, alpha=0.7, label="data $(x_i, y_i)$")
+    ax.plot(grid[:, 0], g, color="C3", lw=2, label=r"$g(x \mid \theta)$")
+    ax.set_xlabel("input x")
+    ax.set_ylabel("output y")
+    ax.legend(frameon=False)
+    return ax
+
+
+def plot_decision_regions(net, X, y, ax=None, resolution: int = 200, padding: float = 0.5):
+    """The classes a 2-input classifier predicts over the plane, with the data; returns ax.
+
+    Each point of a ``resolution`` x ``resolution`` grid around the data (``padding`` beyond
+    its range) is coloured by argmax_k g_k(x | θ); the examples are drawn on top, coloured
+    by their true class.
+    """
+    if net.p[0] != 2:
+        raise ValueError(f"plot_decision_regions needs p_0 = 2 inputs; got p = {list(net.p)}")
+    import matplotlib.pyplot as plt
+
+    X = np.asarray(to_numpy(X), dtype=np.float64)
+    y = np.asarray(to_numpy(y)).reshape(-1)
+    ax = _axes(ax, figsize=(5, 4.5))
+    lo, hi = X.min(axis=0) - padding, X.max(axis=0) + padding
+    u = np.linspace(lo[0], hi[0], resolution)
+    v = np.linspace(lo[1], hi[1], resolution)
+    U, V = np.meshgrid(u, v)
+    G = np.asarray(to_numpy(net.predict(np.column_stack([U.ravel(), V.ravel()]))))
+    K = G.shape[1]
+    classes = G.argmax(axis=1) if K > 1 else (G[:, 0] > 0.5).astype(int)
+    n_colors = max(K, 2)
+    cmap = plt.get_cmap("tab10", n_colors) if n_colors <= 10 else plt.get_cmap("tab20", n_colors)
+    levels = np.arange(n_colors + 1) - 0.5
+    ax.contourf(U, V, classes.reshape(U.shape), levels=levels, cmap=cmap, alpha=0.3)
+    ax.scatter(X[:, 0], X[:, 1], c=y, cmap=cmap, vmin=-0.5, vmax=n_colors - 0.5, s=12,
+               edgecolors="k", linewidths=0.3)
+    ax.set_xlabel("$x_1$")
+    ax.set_ylabel("$x_2$")
+    return ax
+
+
+def confusion_matrix(y_true, y_pred, K: int) -> np.ndarray:
+    """The K x K matrix of counts C[i, j] = #{examples of class i predicted as class j}.
+
+    Labels are integers 0..K-1 (arrays of any backend). The diagonal holds the correct
+    predictions, so accuracy = trace(C) / C.sum().
+    """
+    y_true = np.asarray(to_numpy(y_true)).reshape(-1)
+    y_pred = np.asarray(to_numpy(y_pred)).reshape(-1)
+    if y_true.shape != y_pred.shape:
+        raise ValueError(
+            f"y_true and y_pred must have the same length; got {y_true.size} and {y_pred.size}"
+        )
+    for name, labels in (("y_true", y_true), ("y_pred", y_pred)):
+        if labels.size and (
+            labels.dtype.kind not in "iu" or labels.min() < 0 or labels.max() >= K
+        ):
+            raise ValueError(f"{name} must hold integer labels in 0..{K - 1}")
+    return np.bincount(K * y_true.astype(np.int64) + y_pred, minlength=K * K).reshape(K, K)
+
+
+def plot_confusion(C, ax=None, class_names=None, normalize: bool = False):
+    """Draw a confusion matrix C (rows: true class, columns: predicted); returns ax.
+
+    normalize: divide each row by its total, so the cells are the fraction of each true
+    class given each prediction (the diagonal is the per-class recall).
+    """
+    C = np.asarray(C)
+    K = C.shape[0]
+    shown = C / np.maximum(C.sum(axis=1, keepdims=True), 1) if normalize else C
+    ax = _axes(ax, figsize=(4.5, 4))
+    ax.imshow(shown, cmap="Blues", vmin=0)
+    names = list(class_names) if class_names is not None else [str(k) for k in range(K)]
+    ax.set_xticks(range(K), names)
+    ax.set_yticks(range(K), names)
+    threshold = shown.max() / 2 if shown.size else 0
+    for i in range(K):
+        for j in range(K):
+            text = f"{shown[i, j]:.2f}" if normalize else f"{int(C[i, j])}"
+            ax.text(j, i, text, ha="center", va="center", fontsize=8,
+                    color="white" if shown[i, j] > threshold else "black")
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    return ax

@@ -1,0 +1,468 @@
+"""Checks of the built HTML book in _build/html (run by ``make test`` after ``make book``).
+
+Three kinds of check:
+
+* static scans of the files: no script, style sheet or font fetched from the internet (the
+  book must work offline); no absolute path of the build machine in any page; every internal
+  link and ``#anchor`` resolves; every figure in a chapter has a caption and alt text;
+* a browser run: every page is served from localhost and opened in headless Chromium (the
+  system's ``/usr/bin/chromium``, driven by Playwright's Python package). It asserts no console
+  error, no request leaving localhost, every formula typeset by MathJax, every image loaded,
+  a sidebar that lists every chapter of ``_toc.yml``, a search page that finds "Algorithm 1",
+  and a working notebook download link on every chapter written as a notebook.
+
+Without a built book the whole module is skipped; without Chromium only the browser tests are.
+Set BOOK_HTML to check a book built elsewhere, and BOOK_CHROMIUM to use another browser binary.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import re
+import shutil
+import threading
+import time
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import unquote, urljoin, urlsplit
+
+import pytest
+import yaml
+from bs4 import BeautifulSoup
+
+ROOT = Path(__file__).resolve().parents[1]
+HTML = Path(os.environ.get("BOOK_HTML", ROOT / "_build" / "html")).resolve()
+
+_SHOWN = HTML.relative_to(ROOT).as_posix() if ROOT in HTML.parents else HTML.name
+pytestmark = pytest.mark.skipif(
+    not (HTML / "index.html").is_file(),
+    reason=f"no built book ({_SHOWN}/index.html is missing): run `make book` first "
+    "(`make test` builds it before running this module)",
+)
+
+CHROMIUM = os.environ.get("BOOK_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+LOCAL_HOSTS = {"127.0.0.1", "localhost"}
+EXTERNAL = re.compile(r"^\s*(?:https?:)?//", re.IGNORECASE)
+# The start of an absolute path on a build machine (Linux, macOS, CI runners, temp dirs).
+MACHINE_PATH = re.compile(
+    r"(?<![\w/.:~-])/(?:home|root|Users|tmp|work|var/folders|opt/hostedtoolcache)/"
+)
+FILENAME_ALT = re.compile(r"^[\w./-]*\.(?:png|jpe?g|svg|gif|webp)$", re.IGNORECASE)
+
+
+# --------------------------------------------------------------------------- the built pages
+
+
+def _pages() -> list[Path]:
+    """Every HTML page of the book (not the theme's HTML templates under _static)."""
+    return sorted(p for p in HTML.rglob("*.html") if "_static" not in p.relative_to(HTML).parts)
+
+
+@functools.cache
+def _soup(path: Path) -> BeautifulSoup:
+    return BeautifulSoup(path.read_text(encoding="utf-8"), "html.parser")
+
+
+@functools.cache
+def _ids(path: Path) -> frozenset[str]:
+    soup = _soup(path)
+    return frozenset(
+        [t["id"] for t in soup.find_all(id=True)]
+        + [t["name"] for t in soup.find_all("a", attrs={"name": True})]
+    )
+
+
+def _rel(path: Path) -> str:
+    return path.relative_to(HTML).as_posix()
+
+
+def _toc_files() -> list[str]:
+    """The files of _toc.yml in reading order, root first, without extension."""
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
+    files = [toc["root"]]
+
+    def walk(entries):
+        for entry in entries or []:
+            if "file" in entry:
+                files.append(entry["file"])
+            walk(entry.get("sections"))
+            walk(entry.get("chapters"))
+
+    for part in toc.get("parts", []):
+        walk(part.get("chapters"))
+    walk(toc.get("chapters"))
+    return [re.sub(r"\.(md|ipynb)$", "", f) for f in files]
+
+
+def _notebook_chapters() -> list[str]:
+    return [f for f in _toc_files() if (ROOT / f"{f}.ipynb").is_file()]
+
+
+# --------------------------------------------------------------------------- static checks
+
+
+def test_every_toc_file_was_built():
+    missing = [f for f in _toc_files() if not (HTML / f"{f}.html").is_file()]
+    assert not missing, f"pages listed in _toc.yml but not built: {missing}"
+
+
+def test_no_resource_from_the_internet():
+    """No script, style sheet, font or image is fetched from http(s)://, so the book works offline."""
+    bad = []
+    css_remote = re.compile(
+        r"(?:@import\s+(?:url\()?\s*['\"]?|url\(\s*['\"]?)\s*(?:https?:)?//", re.IGNORECASE
+    )
+    for page in _pages():
+        soup = _soup(page)
+        for tag in soup.find_all(["script", "img", "iframe", "source", "audio", "video", "embed"]):
+            if EXTERNAL.match(tag.get("src", "")):
+                bad.append(f"{_rel(page)}: <{tag.name} src={tag['src']}>")
+        for tag in soup.find_all("link", href=True):
+            if EXTERNAL.match(tag["href"]):
+                bad.append(f"{_rel(page)}: <link rel={tag.get('rel')} href={tag['href']}>")
+        for tag in soup.find_all("style"):
+            if css_remote.search(tag.get_text()):
+                bad.append(f"{_rel(page)}: <style> imports from the internet")
+        for tag in soup.find_all(style=True):
+            if css_remote.search(tag["style"]):
+                bad.append(f"{_rel(page)}: style attribute loads from the internet")
+    for css in sorted(HTML.rglob("*.css")):
+        for match in css_remote.finditer(css.read_text(encoding="utf-8", errors="replace")):
+            bad.append(f"{_rel(css)}: {match.group(0)!r}")
+    assert not bad, "resources fetched from the internet:\n" + "\n".join(bad)
+
+
+def test_no_absolute_path_of_the_build_machine():
+    needles = {str(ROOT), str(Path.home())} - {"/"}
+    bad = []
+    for page in [*_pages(), HTML / "searchindex.js"]:
+        if not page.is_file():
+            continue
+        text = page.read_text(encoding="utf-8", errors="replace")
+        for needle in needles:
+            if needle in text:
+                bad.append(f"{_rel(page)}: contains {needle!r}")
+        for match in MACHINE_PATH.finditer(text):
+            context = text[max(0, match.start() - 40) : match.end() + 40].replace("\n", " ")
+            bad.append(f"{_rel(page)}: ...{context}...")
+    assert not bad, "absolute paths of the build machine in the book:\n" + "\n".join(bad[:40])
+
+
+def _internal_target(page: Path, ref: str) -> tuple[Path | None, str]:
+    """The file and fragment a relative link of `page` points to (None for external links)."""
+    if not ref or EXTERNAL.match(ref) or re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*:", ref):
+        return None, ""  # http(s)://, //host, mailto:, javascript:, data: ...
+    parts = urlsplit(ref)
+    target = page if not parts.path else (page.parent / unquote(parts.path)).resolve()
+    if target.is_dir():
+        target = target / "index.html"
+    return target, unquote(parts.fragment)
+
+
+def test_internal_links_and_anchors_resolve():
+    broken = []
+    attrs = [("a", "href"), ("link", "href"), ("img", "src"), ("script", "src"), ("source", "src")]
+    for page in _pages():
+        soup = _soup(page)
+        refs = [
+            (tag.name, tag[attr])
+            for name, attr in attrs
+            for tag in soup.find_all(name, attrs={attr: True})
+        ]
+        for meta in soup.find_all("meta", attrs={"http-equiv": re.compile("refresh", re.I)}):
+            found = re.search(r"url=(\S+)", meta.get("content", ""), re.IGNORECASE)
+            if found:
+                refs.append(("meta refresh", found.group(1).strip("'\"")))
+        for name, ref in refs:
+            target, fragment = _internal_target(page, ref)
+            if target is None:
+                continue
+            if HTML not in target.parents and target != HTML:
+                broken.append(f"{_rel(page)}: <{name}> {ref} leaves the book")
+            elif not target.is_file():
+                broken.append(f"{_rel(page)}: <{name}> {ref} -> missing file")
+            elif fragment and target.suffix == ".html" and fragment not in _ids(target):
+                broken.append(
+                    f"{_rel(page)}: <{name}> {ref} -> no id={fragment!r} in {_rel(target)}"
+                )
+    assert not broken, f"{len(broken)} broken internal links:\n" + "\n".join(sorted(set(broken)))
+
+
+def _figure_problems(page: Path) -> list[str]:
+    """Images in the page's article without descriptive alt text or without a caption."""
+    soup = _soup(page)
+    article = soup.find("article") or soup.find(attrs={"role": "main"}) or soup
+    problems = []
+    for img in article.find_all("img"):
+        src = img.get("src", "?")
+        alt = (img.get("alt") or "").strip()
+        if not alt or FILENAME_ALT.match(alt) or alt == src:
+            problems.append(f"{_rel(page)}: <img src={src}> has no alt text (alt={alt!r})")
+        figure = img.find_parent("figure")
+        caption = figure.find("figcaption") if figure else None
+        if caption is None or not caption.get_text(strip=True):
+            problems.append(
+                f"{_rel(page)}: <img src={src}> is not in a <figure> with a <figcaption>"
+            )
+    for figure in article.find_all("figure"):
+        caption = figure.find("figcaption")
+        if caption is None or not caption.get_text(strip=True):
+            problems.append(f"{_rel(page)}: <figure id={figure.get('id')}> has no caption")
+    return problems
+
+
+@pytest.mark.parametrize("page", _toc_files())
+def test_every_figure_has_caption_and_alt_text(page):
+    path = HTML / f"{page}.html"
+    if not path.is_file():
+        pytest.fail(f"{page}.html was not built")
+    problems = sorted(set(_figure_problems(path)))
+    assert not problems, "\n".join(problems)
+
+
+# --------------------------------------------------------------------------- the browser run
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, *args):  # keep the test output clean
+        pass
+
+
+@pytest.fixture(scope="module")
+def server():
+    """The book served on localhost, on a free port, from a background thread."""
+    handler = functools.partial(_QuietHandler, directory=str(HTML))
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture(scope="module")
+def browser_context():
+    """A headless Chromium context in which every request to a host other than localhost is
+    aborted and recorded (in ``context.external_requests``)."""
+    if not Path(CHROMIUM).is_file():
+        pytest.skip(
+            f"Chromium not found at {CHROMIUM} (apt-get install chromium); browser checks skipped"
+        )
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.fail("the Python package playwright is missing: pip install -r requirements.txt")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        context = browser.new_context(
+            service_workers="block", viewport={"width": 1280, "height": 900}
+        )
+        context.external_requests = []
+
+        def guard(route):
+            if urlsplit(route.request.url).hostname in LOCAL_HOSTS:
+                route.continue_()
+            else:
+                context.external_requests.append(route.request.url)
+                route.abort()
+
+        context.route("**/*", guard)
+        yield context
+        context.close()
+        browser.close()
+
+
+WAIT_FOR_MATHJAX = """() => !document.querySelector('script[src*="mathjax" i]')
+    || (window.MathJax && window.MathJax.startup && window.MathJax.startup.promise)"""
+
+PAGE_REPORT = """async () => {
+  if (window.MathJax && MathJax.startup && MathJax.startup.promise) { await MathJax.startup.promise; }
+  const images = Array.from(document.images);
+  await Promise.all(images.map(img => {
+    img.loading = 'eager';
+    if (img.complete) return null;
+    return new Promise(done => { img.onload = img.onerror = done; setTimeout(done, 5000); });
+  }));
+  const text = root => {
+    const copy = root.cloneNode(true);
+    copy.querySelectorAll('pre, code, script, style, textarea, mjx-container, .highlight').forEach(e => e.remove());
+    return copy.textContent;
+  };
+  const body = text(document.body);
+  const nav = document.querySelector('nav.bd-docs-nav') || document.querySelector('.bd-sidebar-primary');
+  const h1 = document.querySelector('article h1, main h1, h1');
+  let title = '';
+  if (h1) { const c = h1.cloneNode(true); c.querySelectorAll('.headerlink').forEach(e => e.remove()); title = c.textContent; }
+  return {
+    hasMathJax: !!document.querySelector('script[src*="mathjax" i]'),
+    mathElements: document.querySelectorAll('.math').length,
+    untypeset: Array.from(document.querySelectorAll('span.math, div.math'))
+      .filter(e => !e.querySelector('mjx-container')).map(e => e.textContent.trim().slice(0, 80)),
+    containers: document.querySelectorAll('mjx-container').length,
+    mathErrors: Array.from(document.querySelectorAll('mjx-merror'))
+      .map(e => e.getAttribute('data-mjx-error') || e.textContent.slice(0, 80)),
+    rawDelimiters: ['\\\\(', '\\\\[', '$$'].filter(d => body.includes(d)),
+    brokenImages: images.filter(img => !(img.complete && img.naturalWidth > 0))
+      .map(img => img.getAttribute('src')),
+    sidebar: nav ? Array.from(nav.querySelectorAll('a[href]'))
+      .map(a => [a.href.split('#')[0], a.textContent.trim().replace(/\\s+/g, ' ')]) : null,
+    title: title.trim().replace(/\\s+/g, ' '),
+    downloads: Array.from(document.querySelectorAll('a[href]')).map(a => a.href)
+      .filter(h => /\\.(ipynb|md)$/.test(h.split('#')[0].split('?')[0])),
+  };
+}"""
+
+
+def _redirect_target(path: Path) -> str | None:
+    meta = _soup(path).find("meta", attrs={"http-equiv": re.compile("refresh", re.I)})
+    found = re.search(r"url=(\S+)", meta.get("content", ""), re.IGNORECASE) if meta else None
+    return found.group(1).strip("'\"") if found else None
+
+
+@pytest.fixture(scope="module")
+def crawl(server, browser_context):
+    """Open every page once; return {page: report} with console errors and the DOM checks."""
+    started = time.perf_counter()
+    page = browser_context.new_page()
+    reports = {}
+    for path in _pages():
+        rel = _rel(path)
+        errors = []
+        on_console = lambda msg, errors=errors: msg.type == "error" and errors.append(msg.text)
+        on_error = lambda exc, errors=errors: errors.append(f"uncaught: {exc}")
+        page.on("console", on_console)
+        page.on("pageerror", on_error)
+        redirect = _redirect_target(path)
+        response = page.goto(server + rel, wait_until="load")
+        if redirect:  # the root index.html only forwards to the landing page
+            page.wait_for_url(urljoin(server + rel, redirect), timeout=10_000)
+            report = {"redirect": page.url}
+        else:
+            page.wait_for_function(WAIT_FOR_MATHJAX, timeout=20_000)
+            report = page.evaluate(PAGE_REPORT)
+        page.wait_for_timeout(50)  # let late console messages arrive
+        page.remove_listener("console", on_console)
+        page.remove_listener("pageerror", on_error)
+        report["status"] = response.status if response else None
+        report["console"] = errors
+        reports[rel] = report
+    page.close()
+    reports_time = time.perf_counter() - started
+    print(f"\nbrowser: opened {len(reports)} pages in {reports_time:.1f} s")
+    return reports
+
+
+def _rendered(crawl: dict) -> dict:
+    """The reports of real pages (not of the redirect at the root)."""
+    return {rel: r for rel, r in crawl.items() if "redirect" not in r}
+
+
+def test_browser_every_page_loads_without_console_errors(crawl):
+    bad = {
+        p: r["console"] or r["status"]
+        for p, r in crawl.items()
+        if r["console"] or r["status"] != 200
+    }
+    assert not bad, "console errors (or HTTP status != 200):\n" + json.dumps(bad, indent=1)
+
+
+def test_browser_no_request_leaves_localhost(crawl, browser_context):
+    external = sorted(set(browser_context.external_requests))
+    assert not external, "requests to other hosts (aborted):\n" + "\n".join(external)
+
+
+def test_browser_every_formula_is_typeset(crawl):
+    bad = {}
+    for rel, r in _rendered(crawl).items():
+        problems = []
+        if r["mathElements"] and not r["hasMathJax"]:
+            problems.append("math on the page but MathJax is not loaded")
+        if r["mathElements"] and not r["containers"]:
+            problems.append("no mjx-container on a page with math")
+        if r["untypeset"]:
+            problems.append(f"not typeset: {r['untypeset'][:5]}")
+        if r["mathErrors"]:
+            problems.append(f"MathJax errors: {r['mathErrors'][:5]}")
+        if r["rawDelimiters"]:
+            problems.append(f"raw TeX delimiters left in the text: {r['rawDelimiters']}")
+        if problems:
+            bad[rel] = problems
+    assert not bad, json.dumps(bad, indent=1)
+    assert any(r["containers"] for r in _rendered(crawl).values()), (
+        "no formula typeset anywhere in the book"
+    )
+
+
+def test_browser_every_image_loads(crawl):
+    bad = {p: r["brokenImages"] for p, r in _rendered(crawl).items() if r["brokenImages"]}
+    assert not bad, "images that did not load (naturalWidth == 0):\n" + json.dumps(bad, indent=1)
+
+
+def test_browser_sidebar_lists_every_chapter(crawl, server):
+    expected = {urljoin(server, f"{f}.html"): f for f in _toc_files()[1:]}
+    titles = {
+        urljoin(server, f"{f}.html"): crawl.get(f"{f}.html", {}).get("title", "")
+        for f in expected.values()
+    }
+    strip_number = functools.partial(re.sub, r"^\d+(\.\d+)*\.?\s+", "")
+    bad = []
+    for rel in [f"{f}.html" for f in _toc_files()]:
+        sidebar = crawl[rel]["sidebar"]
+        if sidebar is None:
+            bad.append(f"{rel}: no sidebar navigation")
+            continue
+        links = dict(sidebar)
+        missing = [f for url, f in expected.items() if url not in links]
+        if missing:
+            bad.append(f"{rel}: sidebar lacks {missing}")
+        for url, text in links.items():
+            if url in titles and strip_number(text) != strip_number(titles[url]):
+                bad.append(f"{rel}: sidebar says {text!r}, the page's title is {titles[url]!r}")
+    assert not bad, "\n".join(sorted(set(bad)))
+
+
+def test_browser_search_finds_algorithm_1(server, browser_context):
+    page = browser_context.new_page()
+    errors = []
+    page.on("console", lambda msg: msg.type == "error" and errors.append(msg.text))
+    page.goto(server + "search.html?q=Algorithm+1", wait_until="load")
+    page.wait_for_selector("#search-results ul.search li", timeout=20_000)
+    results = page.locator("#search-results ul.search li a").evaluate_all(
+        "els => els.map(a => a.href)"
+    )
+    page.close()
+    assert results, "the search for 'Algorithm 1' listed no page"
+    assert not errors, f"console errors on the search page: {errors}"
+
+
+def test_browser_notebook_download_links_work(crawl, browser_context):
+    bad = []
+    for chapter in _notebook_chapters():
+        rel = f"{chapter}.html"
+        links = [h for h in crawl[rel]["downloads"] if h.split("?")[0].endswith(".ipynb")]
+        if not links:
+            bad.append(f"{rel}: no .ipynb download link")
+        for href in links:
+            response = browser_context.request.get(href)
+            if response.status != 200:
+                bad.append(f"{rel}: {href} -> HTTP {response.status}")
+                continue
+            try:
+                notebook = json.loads(response.body())
+            except ValueError:
+                bad.append(f"{rel}: {href} is not JSON")
+                continue
+            if not notebook.get("cells"):
+                bad.append(f"{rel}: {href} has no cells")
+    assert not bad, "\n".join(bad)

@@ -1,0 +1,271 @@
+"""backprop.gradcheck: it passes right gradients, catches wrong ones, samples, and sees kinks."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import backprop as bp
+
+
+def _net_and_batch(backend, p=(3, 5, 4, 2), hidden="tanh", output="identity", n=6, seed=0, **kw):
+    net = bp.Network(list(p), hidden=hidden, output=output, backend=backend, seed=seed, **kw)
+    rng = np.random.default_rng(seed + 100)
+    X = rng.standard_normal((n, net.p[0]))
+    if net.loss_name == "cross_entropy":
+        y = rng.integers(0, net.K, n)
+    else:
+        y = rng.standard_normal((n, net.p[-1]))
+    return net, X, y
+
+
+def _numpy_backprop(net, X, y, with_S_prime_at_output=True):
+    """Batch back-propagation for a logistic-output, squared-error net, in plain NumPy.
+
+    δ_L = S'(z_L) ⊙ 2(g - y); with ``with_S_prime_at_output=False`` the S' factor is
+    dropped: the classic slip this file checks that gradcheck catches.
+    """
+    assert net.output == "logistic" and net.loss_name == "squared_error"
+    Ws = [bp.to_numpy(W) for W in net.W]
+    bs = [bp.to_numpy(b) for b in net.b]
+    S = {"tanh": np.tanh, "logistic": lambda z: 1 / (1 + np.exp(-z))}
+    dS_from_a = {"tanh": lambda a: 1 - a * a, "logistic": lambda a: a * (1 - a)}
+    A = [X]
+    for l, (W, b) in enumerate(zip(Ws, bs, strict=True)):
+        name = net.hidden[l] if l < net.L - 1 else "logistic"
+        A.append(S[name](A[-1] @ W.T + b))
+    G = A[-1]
+    Delta = 2 * (G - y) / X.shape[0]
+    if with_S_prime_at_output:
+        Delta = Delta * G * (1 - G)
+    grads = []
+    for l in range(net.L - 1, -1, -1):
+        grads = [(Delta.T @ A[l]).ravel(), Delta.sum(axis=0), *grads]
+        if l > 0:
+            Delta = (Delta @ Ws[l]) * dS_from_a[net.hidden[l - 1]](A[l])
+    return np.concatenate(grads)
+
+
+# ----------------------------------------------------------------------------- passes
+
+
+def test_passes_on_the_right_gradient(backend):
+    net, X, y = _net_and_batch(backend)
+    result = bp.gradcheck(net, X, y)
+    assert result.passed and bool(result)
+    assert result.max_rel_error < 1e-6
+    assert result.tolerance == 1e-6
+    assert result.n_checked == result.dim_theta == net.dim_theta
+    np.testing.assert_array_equal(result.indices, np.arange(net.dim_theta))
+    np.testing.assert_array_equal(result.analytic, bp.to_numpy(net.gradient(X, y)))
+    np.testing.assert_allclose(result.numeric, result.analytic, rtol=1e-5, atol=1e-8)
+    assert len(result.layer_errors) == net.L
+    assert all(e < 1e-6 for pair in result.layer_errors for e in pair)
+    assert result.kink_indices == []
+
+
+def test_theta_is_unchanged_after_gradcheck(backend):
+    net, X, y = _net_and_batch(backend, hidden="relu", output="softmax")
+    before = net.theta
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bp.KinkWarning)
+        bp.gradcheck(net, X, y)
+        bp.gradcheck(net, X, y, sample=2)
+    np.testing.assert_array_equal(net.theta, before)
+    # and the network computes what it computed before
+    fresh = bp.Network([3, 5, 4, 2], hidden="relu", output="softmax", seed=0)
+    np.testing.assert_allclose(bp.to_numpy(net.predict(X)), bp.to_numpy(fresh.predict(X)), rtol=1e-15)
+
+
+def test_float32_passes_with_its_own_tolerance(backend):
+    net, X, y = _net_and_batch(backend, output="softmax", dtype="float32")
+    before = net.theta
+    result = bp.gradcheck(net, X, y)
+    assert result.tolerance == 2e-2
+    assert result.passed
+    # a float32 loss carries ~7 digits: the error is far above float64's, below 2e-2
+    assert 1e-9 < result.max_rel_error < 2e-2
+    np.testing.assert_array_equal(net.theta, before)
+    assert net.theta.dtype == np.float32
+
+
+def test_numpy_reference_backprop_agrees(backend):
+    """The hand-written NumPy back-propagation used below is itself right."""
+    net, X, y = _net_and_batch(backend, output="logistic")
+    right = _numpy_backprop(net, X, y)
+    np.testing.assert_allclose(right, bp.to_numpy(net.gradient(X, y)), rtol=1e-12, atol=1e-15)
+    assert bp.gradcheck(net, X, y, gradient=right).passed
+
+
+# ----------------------------------------------------------------------------- fails
+
+
+def test_fails_when_delta_L_misses_the_S_prime_factor(backend):
+    net, X, y = _net_and_batch(backend, output="logistic")
+    wrong = _numpy_backprop(net, X, y, with_S_prime_at_output=False)
+    result = bp.gradcheck(net, X, y, gradient=wrong)
+    assert not result.passed and not bool(result)
+    assert result.max_rel_error > 0.5  # S' <= 1/4: the wrong gradient is several times too big
+    assert "FAILED" in str(result)
+
+
+@pytest.mark.parametrize("layer", [1, 2, 3])
+def test_fails_when_one_coordinate_is_perturbed(backend, layer):
+    net, X, y = _net_and_batch(backend)
+    grad = bp.to_numpy(net.gradient(X, y)).copy()
+    sW, _ = net.layer_slices()[layer - 1]
+    k = sW.start + 1
+    grad[k] += 1e-3 * (abs(grad[k]) + np.linalg.norm(grad[sW]))
+    result = bp.gradcheck(net, X, y, gradient=grad)
+    assert not result.passed
+    assert result.max_rel_error > 1e-4
+    # the error is in W_l of that layer only
+    for l, (eW, eb) in enumerate(result.layer_errors, start=1):
+        assert eb < 1e-6
+        assert (eW > 1e-4) if l == layer else (eW < 1e-6)
+
+
+def test_fails_on_a_sign_error(backend):
+    net, X, y = _net_and_batch(backend, output="softmax")
+    result = bp.gradcheck(net, X, y, gradient=-bp.to_numpy(net.gradient(X, y)))
+    assert not result.passed
+    assert result.max_rel_error == pytest.approx(2.0, rel=1e-4)
+
+
+def test_tolerance_and_step_are_used(backend):
+    net, X, y = _net_and_batch(backend)
+    assert not bp.gradcheck(net, X, y, tolerance=1e-16).passed
+    assert bp.gradcheck(net, X, y, tolerance=1e-6).passed
+    # a huge step: the O(h²) truncation error dominates and the check fails
+    coarse = bp.gradcheck(net, X, y, h=0.5)
+    assert not coarse.passed and coarse.max_rel_error > 1e-3
+
+
+# ----------------------------------------------------------------------------- sampled
+
+
+@pytest.mark.parametrize("sample", [1, 3, 7])
+def test_sampled_mode_checks_sample_coordinates_of_each_block(backend, sample):
+    net, X, y = _net_and_batch(backend, p=(4, 5, 3, 2))  # blocks of sizes 20, 5, 15, 3, 6, 2
+    result = bp.gradcheck(net, X, y, sample=sample)
+    counts = []
+    for sW, sb in net.layer_slices():
+        for s in (sW, sb):
+            inside = result.indices[(result.indices >= s.start) & (result.indices < s.stop)]
+            assert len(set(inside)) == len(inside)
+            counts.append(len(inside))
+    assert counts == [min(sample, size) for size in (20, 5, 15, 3, 6, 2)]
+    assert result.n_checked == sum(counts) == len(result.indices)
+    assert result.passed
+    np.testing.assert_array_equal(result.analytic, bp.to_numpy(net.gradient(X, y))[result.indices])
+
+
+def test_sampled_mode_is_seeded(backend):
+    net, X, y = _net_and_batch(backend, p=(6, 8, 3))
+    a = bp.gradcheck(net, X, y, sample=4, seed=1).indices
+    b = bp.gradcheck(net, X, y, sample=4, seed=1).indices
+    c = bp.gradcheck(net, X, y, sample=4, seed=2).indices
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_sampled_mode_still_catches_a_wrong_layer(backend):
+    net, X, y = _net_and_batch(backend, p=(4, 5, 3))
+    grad = bp.to_numpy(net.gradient(X, y)).copy()
+    sW2 = net.layer_slices()[1][0]
+    grad[sW2] *= 1.5  # every coordinate of W_2 wrong: any sample sees it
+    result = bp.gradcheck(net, X, y, gradient=grad, sample=2)
+    assert not result.passed
+    assert result.layer_errors[1][0] == pytest.approx(1 / 3, rel=1e-3)  # |1.5 - 1| / 1.5
+    assert result.layer_errors[0][0] < 1e-6
+
+
+# ----------------------------------------------------------------------------- kinks
+
+
+def _relu_net_with_z_at(backend, z0, output="identity"):
+    """[2, 3, 1] ReLU net where example 0 has z_{1,1} = z0 (first hidden unit)."""
+    net = bp.Network([2, 3, 1], hidden="relu", output=output, backend=backend, seed=2)
+    W1 = np.array([[0.5, 0.25], [1.0, -1.0], [-0.5, 2.0]])
+    net.W[0] = W1
+    X = np.array([[1.0, 2.0], [2.0, 1.0], [-1.0, 1.0]])
+    # b_{1,1} makes 0.5·1 + 0.25·2 + b = z0; the other units stay far from 0
+    net.b[0] = np.array([z0 - 1.0, 0.3, 0.7])
+    net.W[1] = np.array([[1.5, -0.7, 0.9]])
+    net.b[1] = np.array([0.1])
+    zs, _ = net.forward(X)
+    z = float(bp.to_numpy(zs[0])[0, 0])
+    assert z == z0 if z0 == 0 else (z == pytest.approx(z0, rel=1e-6) and np.sign(z) == np.sign(z0))
+    return net, X, np.array([0.2, -0.4, 1.0])
+
+
+@pytest.mark.parametrize("z0", [0.0, 1e-9, -1e-9])
+def test_kink_warning_when_a_relu_preactivation_is_at_or_near_zero(backend, z0):
+    net, X, y = _relu_net_with_z_at(backend, z0)
+    before = net.theta
+    with pytest.warns(bp.KinkWarning, match=r"3 finite-difference step\(s\) crossed a ReLU kink"):
+        result = bp.gradcheck(net, X, y)
+    # θ order: W_1 (0..5), b_1 (6..8): the steps of W_{1,11}, W_{1,12} and b_{1,1} cross
+    assert result.kink_indices == [0, 1, 6]
+    assert result.passed  # the crossing coordinates are left out, the rest agree
+    assert "3 coordinate(s) crossed a ReLU kink and were skipped" in str(result)
+    np.testing.assert_array_equal(net.theta, before)
+
+
+def test_kink_at_a_relu_output_is_detected(backend):
+    net = bp.Network([1, 1], output="relu", backend=backend)
+    net.W[0] = np.array([[2.0]])
+    net.b[0] = np.array([-2.0])  # z = 0 at x = 1
+    with pytest.warns(bp.KinkWarning):
+        result = bp.gradcheck(net, np.array([[1.0], [3.0]]), np.array([1.0, 1.0]))
+    assert result.kink_indices == [0, 1]
+
+
+def test_no_kink_warning_when_asked_or_when_smooth(backend):
+    net, X, y = _relu_net_with_z_at(backend, 0.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = bp.gradcheck(net, X, y, warn=False)
+    assert result.kink_indices == [0, 1, 6]  # still reported, just not warned
+    smooth, X, y = _net_and_batch(backend, hidden="tanh")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert bp.gradcheck(smooth, X, y).kink_indices == []
+
+
+def test_relu_far_from_kinks_has_no_warning(backend):
+    net, X, y = _relu_net_with_z_at(backend, 0.5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = bp.gradcheck(net, X, y)
+    assert result.kink_indices == [] and result.passed
+
+
+# ----------------------------------------------------------------------------- report
+
+
+def test_str_has_a_per_layer_table(backend):
+    net, X, y = _net_and_batch(backend, p=(3, 4, 4, 2))
+    text = str(bp.gradcheck(net, X, y))
+    lines = text.splitlines()
+    assert lines[0].startswith("gradcheck: PASSED")
+    assert f"{net.dim_theta} of {net.dim_theta} coordinates checked" in lines[0]
+    assert "layer" in lines[1] and "W_l" in lines[1] and "b_l" in lines[1]
+    rows = lines[2:]
+    assert len(rows) == net.L
+    for l, row in enumerate(rows, start=1):
+        fields = row.split()
+        assert fields[0] == str(l)
+        assert all(float(f) < 1e-6 for f in fields[1:3])
+
+
+def test_str_of_a_failed_check_shows_the_bad_layer(backend):
+    net, X, y = _net_and_batch(backend, p=(3, 4, 2))
+    grad = bp.to_numpy(net.gradient(X, y)).copy()
+    grad[net.layer_slices()[1][1]] = 0.0  # b_2 wrong
+    text = str(bp.gradcheck(net, X, y, gradient=grad))
+    assert text.startswith("gradcheck: FAILED")
+    row2 = text.splitlines()[3].split()
+    assert row2[0] == "2" and float(row2[2]) == pytest.approx(1.0)

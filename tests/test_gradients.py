@@ -1,0 +1,226 @@
+"""Gradients: the batch gradient, Algorithm 1 and Algorithm 2 against each other and
+against central differences, on random architectures (hypothesis) and every backend."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import event, given
+from hypothesis import strategies as st
+
+import backprop as bp
+
+HIDDEN = ["identity", "logistic", "relu", "tanh"]
+PAIRS = [(o, "squared_error") for o in ("identity", "logistic", "relu", "tanh", "softmax")] + [
+    ("softmax", "cross_entropy"),
+    ("softmax_reduced", "cross_entropy"),
+]
+# Full central differences up to this dim θ; above it, a seeded sample of each W_l and b_l.
+FULL_CHECK_UP_TO = 120
+SAMPLE = 6
+
+
+@st.composite
+def networks(draw):
+    """(net, X, y): depth L in 1..5, widths 1..12, any hidden activations, any output/loss pair."""
+    L = draw(st.integers(1, 5), label="L")
+    p = draw(st.lists(st.integers(1, 12), min_size=L + 1, max_size=L + 1), label="p")
+    hidden = draw(st.lists(st.sampled_from(HIDDEN), min_size=L - 1, max_size=L - 1), label="hidden")
+    output, loss = draw(st.sampled_from(PAIRS), label="output, loss")
+    init = draw(st.sampled_from(["xavier", "he", "normal"]), label="init")
+    seed = draw(st.integers(0, 2**32 - 1), label="seed")
+    n = draw(st.integers(1, 6), label="n")
+    event(f"output/loss {output}/{loss}")
+    event(f"L = {L}")
+    for h in set(hidden):
+        event(f"hidden {h}")
+    return dict(p=p, hidden=hidden, output=output, loss=loss, init=init, seed=seed, n=n)
+
+
+def _build(spec, backend):
+    net = bp.Network(spec["p"], hidden=spec["hidden"], output=spec["output"], loss=spec["loss"],
+                     init=spec["init"], seed=spec["seed"], backend=backend)
+    rng = np.random.default_rng(spec["seed"] + 1)
+    X = rng.standard_normal((spec["n"], net.p[0]))
+    if net.loss_name == "cross_entropy":
+        y = rng.integers(0, net.K, spec["n"])
+    else:
+        y = rng.standard_normal((spec["n"], net.p[-1]))
+    return net, X, y
+
+
+def _flat(net, dW, db):
+    return bp.to_numpy(net.flatten(dW, db))
+
+
+def _rel(a, b, scale=None):
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    s = max(np.linalg.norm(a), np.linalg.norm(b)) if scale is None else scale
+    return 0.0 if s == 0 else float(np.linalg.norm(a - b) / s)
+
+
+# ----------------------------------------------------------------------------- properties
+
+
+def _noise_floor(net, X, y) -> float:
+    """Rounding error of one central difference: about ε ℓ_τ / h per coordinate.
+
+    A difference quotient of a loss of size ℓ carries an absolute error of a few ε ℓ / h
+    (h = ε^(1/3)), whatever the true slope is. Where a block of the gradient is itself that
+    small (a saturated tanh or logistic output, a chain of tiny weights), a relative error
+    measures only this noise, so such blocks are held to the noise floor instead.
+    """
+    eps = np.finfo(np.float64).eps
+    return 10 * eps * max(1.0, abs(net.loss(X, y))) / eps ** (1 / 3)
+
+
+@pytest.mark.filterwarnings("ignore::backprop.KinkWarning")
+@given(spec=networks())
+def test_gradient_agrees_with_central_differences(backend, spec):
+    net, X, y = _build(spec, backend)
+    before = net.theta
+    sample = None if net.dim_theta <= FULL_CHECK_UP_TO else SAMPLE
+    result = bp.gradcheck(net, X, y, sample=sample)
+    np.testing.assert_array_equal(net.theta, before)
+    if result.passed:
+        assert result.max_rel_error < 1e-6
+        return
+    # Not passed: every block must then be either within 1e-6 relative, or so small that
+    # the difference quotient cannot resolve it (then the two agree to the noise floor).
+    floor = _noise_floor(net, X, y)
+    keep = ~np.isin(result.indices, result.kink_indices)
+    a, n, idx = result.analytic[keep], result.numeric[keep], result.indices[keep]
+    for l, (sW, sb) in enumerate(net.layer_slices(), start=1):
+        for name, s in (("W", sW), ("b", sb)):
+            inside = (idx >= s.start) & (idx < s.stop)
+            err = np.linalg.norm(a[inside] - n[inside])
+            scale = max(np.linalg.norm(a[inside]), np.linalg.norm(n[inside]))
+            ok_rel = err <= 1e-6 * scale
+            ok_floor = np.all(np.abs(a[inside] - n[inside]) <= floor)
+            if not ok_rel:
+                event("gradient block below the finite-difference noise floor")
+            assert ok_rel or ok_floor, f"{name}_{l}: abs error {err:.1e}, floor {floor:.1e}\n{result}"
+
+
+@given(spec=networks())
+def test_algorithm2_equals_batch_gradient(backend, spec):
+    net, X, y = _build(spec, backend)
+    dW, db = bp.algorithm2(net, X, y)
+    assert [tuple(a.shape) for a in dW] == [tuple(W.shape) for W in net.W]
+    assert [tuple(a.shape) for a in db] == [tuple(b.shape) for b in net.b]
+    assert _rel(_flat(net, dW, db), bp.to_numpy(net.gradient(X, y))) < 1e-12
+
+
+@given(spec=networks())
+def test_mean_of_algorithm1_equals_algorithm2_and_gradient(backend, spec):
+    net, X, y = _build(spec, backend)
+    per_example, G = [], []
+    for i in range(X.shape[0]):
+        dW, db, g = bp.algorithm1(net, X[i], y[i])
+        per_example.append(_flat(net, dW, db))
+        G.append(bp.to_numpy(g))
+    mean = np.mean(per_example, axis=0)
+    # Summing n terms: the error is relative to the terms, not to their (maybe small) mean.
+    scale = max(np.mean([np.linalg.norm(v) for v in per_example]), np.linalg.norm(mean))
+    assert _rel(mean, bp.to_numpy(net.gradient(X, y)), scale) < 1e-12
+    dW2, db2 = bp.algorithm2(net, X, y)
+    assert _rel(mean, _flat(net, dW2, db2), scale) < 1e-12
+    np.testing.assert_allclose(np.array(G), bp.to_numpy(net.predict(X)), rtol=1e-12, atol=1e-15)
+
+
+# ----------------------------------------------------------------------------- every pair
+
+
+@pytest.mark.filterwarnings("ignore::backprop.KinkWarning")
+@pytest.mark.parametrize("hidden", HIDDEN)
+@pytest.mark.parametrize("output, loss", PAIRS)
+def test_every_hidden_and_output_pair(backend, hidden, output, loss):
+    """The same checks on a fixed small net, so that every combination runs on every run."""
+    # seed 1: no layer is dead for any combination, so every block of the gradient is nonzero
+    spec = dict(p=[3, 4, 3, 2], hidden=[hidden, hidden], output=output, loss=loss, init="xavier",
+                seed=1, n=5)
+    net, X, y = _build(spec, backend)
+    result = bp.gradcheck(net, X, y)
+    assert result.passed and result.max_rel_error < 1e-6, str(result)
+    assert result.n_checked == net.dim_theta
+    grad = bp.to_numpy(net.gradient(X, y))
+    assert all(np.linalg.norm(grad[s]) > 0 for pair in net.layer_slices() for s in pair)
+    assert _rel(_flat(net, *bp.algorithm2(net, X, y)), grad) < 1e-12
+
+
+# ----------------------------------------------------------------------------- by hand
+
+
+def test_algorithm1_worked_by_hand(backend):
+    """p = [2, 2, 1], ReLU hidden, identity output, x = (1, 2), y = 1:
+
+    z_1 = W_1 x + b_1 = (-1, 1), a_1 = (0, 1), z_2 = g = 3.5, C = (1 - 3.5)^2 = 6.25,
+    δ_2 = 2(g - y) = 5, ∂C/∂W_2 = δ_2 a_1^T = (0, 5), ∂C/∂b_2 = 5,
+    δ_1 = S'(z_1) ⊙ W_2^T δ_2 = (0, 1) ⊙ (5, 15) = (0, 15),
+    ∂C/∂W_1 = δ_1 x^T = [[0, 0], [15, 30]], ∂C/∂b_1 = (0, 15).
+    """
+    net = bp.Network([2, 2, 1], hidden="relu", output="identity", backend=backend)
+    net.W[0] = np.array([[1.0, -1.0], [2.0, 0.0]])
+    net.b[0] = np.array([0.0, -1.0])
+    net.W[1] = np.array([[1.0, 3.0]])
+    net.b[1] = np.array([0.5])
+    x, y = np.array([1.0, 2.0]), 1.0
+    dW, db, g = bp.algorithm1(net, x, y)
+    np.testing.assert_array_equal(bp.to_numpy(g), [3.5])
+    np.testing.assert_array_equal(bp.to_numpy(dW[1]), [[0.0, 5.0]])
+    np.testing.assert_array_equal(bp.to_numpy(db[1]), [5.0])
+    np.testing.assert_array_equal(bp.to_numpy(dW[0]), [[0.0, 0.0], [15.0, 30.0]])
+    np.testing.assert_array_equal(bp.to_numpy(db[0]), [0.0, 15.0])
+    assert net.loss(x[None, :], [y]) == 6.25
+    np.testing.assert_array_equal(
+        bp.to_numpy(net.gradient(x[None, :], [y])), [0, 0, 15, 30, 0, 15, 0, 5, 5]
+    )
+
+
+# ----------------------------------------------------------------------------- structure
+
+
+def test_algorithm2_of_one_example_is_algorithm1(backend, batch):
+    net = bp.Network([3, 4, 2], hidden="tanh", output="softmax", seed=3, backend=backend)
+    X, y = batch(net, 1)
+    dW1, db1, _ = bp.algorithm1(net, X[0], y[0])
+    dW2, db2 = bp.algorithm2(net, X, y)
+    np.testing.assert_allclose(_flat(net, dW1, db1), _flat(net, dW2, db2), rtol=1e-15, atol=0)
+
+
+def test_gradient_is_an_average_over_examples(backend, batch):
+    """Repeating the batch leaves ℓ_τ and its gradient unchanged; two halves average."""
+    net = bp.Network([3, 5, 2], hidden="logistic", seed=8, backend=backend)
+    X, y = batch(net, 6)
+    g = bp.to_numpy(net.gradient(X, y))
+    g_twice = bp.to_numpy(net.gradient(np.vstack([X, X]), np.vstack([y, y])))
+    np.testing.assert_allclose(g_twice, g, rtol=1e-13, atol=1e-16)
+    halves = [bp.to_numpy(net.gradient(X[s], y[s])) for s in (slice(0, 3), slice(3, 6))]
+    np.testing.assert_allclose((halves[0] + halves[1]) / 2, g, rtol=1e-12, atol=1e-15)
+
+
+def test_algorithm1_accepts_scalar_label_and_number_target(backend):
+    clf = bp.Network([2, 3, 3], output="softmax", seed=1, backend=backend)
+    labels = np.array([2, 0])
+    X = np.array([[0.1, 0.2], [0.3, -0.4]])
+    a = _flat(clf, *bp.algorithm1(clf, X[0], labels[0])[:2])  # a NumPy integer scalar
+    b = _flat(clf, *bp.algorithm1(clf, X[0], 2)[:2])  # a Python int
+    np.testing.assert_array_equal(a, b)
+    reg = bp.Network([2, 3, 1], seed=1, backend=backend)
+    c = _flat(reg, *bp.algorithm1(reg, X[0], np.float64(0.5))[:2])
+    d = _flat(reg, *bp.algorithm1(reg, X[0], np.array([0.5]))[:2])
+    np.testing.assert_array_equal(c, d)
+
+
+def test_relu_derivative_at_exact_kink_is_zero(backend):
+    """S'(0) = 0: a unit with z = 0 passes no gradient back (Algorithms 1, 2 and batch agree)."""
+    net = bp.Network([1, 1, 1], hidden="relu", backend=backend)
+    net.W[0] = np.array([[1.0]])
+    net.b[0] = np.array([-2.0])
+    net.W[1] = np.array([[3.0]])
+    net.b[1] = np.array([0.0])
+    X, y = np.array([[2.0]]), np.array([1.0])  # z_1 = 0 exactly
+    grad = bp.to_numpy(net.gradient(X, y))
+    # ∂/∂W_1 = ∂/∂b_1 = 0 (S'(0) = 0); ∂/∂W_2 = δ_2 a_1 = 0; ∂/∂b_2 = 2(0 - 1) = -2
+    np.testing.assert_array_equal(grad, [0.0, 0.0, 0.0, -2.0])
+    np.testing.assert_array_equal(_flat(net, *bp.algorithm2(net, X, y)), grad)

@@ -1,0 +1,357 @@
+"""backprop.fit: stopping rules, batches, history, early stopping, checks; the figures of a run."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+import backprop as bp
+
+
+def _regression(n=25, seed=0, backend="numpy"):
+    net = bp.Network([1, 5, 1], hidden="tanh", seed=seed, backend=backend)
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(-1, 1, size=(n, 1))
+    y = X**2 + 0.1 * rng.standard_normal((n, 1))
+    return net, X, y
+
+
+# ----------------------------------------------------------------------------- history lengths
+
+
+@pytest.mark.parametrize(
+    "kwargs, n_steps, evaluated_at, per_epoch",
+    [
+        # full batch: every iteration is an epoch
+        (dict(iterations=7), 7, list(range(8)), 1),
+        (dict(epochs=4), 4, list(range(5)), 1),
+        # n = 25, batch 10: ceil(25/10) = 3 iterations per epoch (10, 10, then 5 rows)
+        (dict(batch_size=10, epochs=3), 9, [0, 3, 6, 9], 3),
+        (dict(batch_size=10, epochs=3, replacement=True), 9, [0, 3, 6, 9], 3),
+        # a stop in mid-epoch adds a last evaluation at the stop
+        (dict(batch_size=10, iterations=7), 7, [0, 3, 6, 7], 3),
+        (dict(batch_size=10, iterations=7, replacement=True), 7, [0, 3, 6, 7], 3),
+        (dict(batch_size=25, iterations=2), 2, [0, 1, 2], 1),
+        (dict(batch_size=1, epochs=2), 50, [0, 25, 50], 25),
+    ],
+)
+def test_history_lengths(kwargs, n_steps, evaluated_at, per_epoch):
+    net, X, y = _regression()
+    h = bp.fit(net, X, y, optimizer=bp.SGD(0.01), **kwargs)
+    assert h.iterations == n_steps == len(h.loss) == len(h.time)
+    assert h.iterations_per_epoch == per_epoch
+    assert list(h.evaluated_at) == evaluated_at
+    assert len(h.train_loss) == len(evaluated_at)
+    assert len(h.val_loss) == len(h.train_accuracy) == len(h.val_accuracy) == 0
+    assert np.all(np.diff(h.time) >= 0) and h.time[0] >= 0
+    assert h.train_loss[-1] == pytest.approx(net.loss(X, y), rel=1e-12)
+    assert not h.stopped_early and h.best_epoch is None
+    assert h.loss.dtype == np.float64
+
+
+def test_full_batch_loss_is_the_loss_before_each_step():
+    """history.loss[t] is ℓ_τ(θ_t), the value from the forward pass of step t+1."""
+    net, X, y = _regression()
+    h = bp.fit(net, X, y, optimizer=bp.SteepestDescent(0.05), iterations=20)
+    np.testing.assert_allclose(h.loss, h.train_loss[:-1], rtol=1e-12)
+    assert h.loss[-1] > h.train_loss[-1]
+
+
+def test_full_batch_sgd_equals_a_hand_written_loop(backend):
+    net, X, y = _regression(backend=backend)
+    theta = net.theta
+    ref = bp.Network([1, 5, 1], hidden="tanh")
+    for _ in range(15):
+        ref.theta = theta
+        theta = theta - 0.05 * np.asarray(bp.to_numpy(ref.gradient(X, y)), dtype=np.float64)
+    bp.fit(net, X, y, optimizer=bp.SteepestDescent(0.05), iterations=15)
+    np.testing.assert_allclose(net.theta, theta, rtol=0, atol=1e-12)
+
+
+def _spy_batches(net, monkeypatch):
+    """Record the first column of every batch that reaches the gradient."""
+    seen = []
+    inner = net._loss_and_gradient
+
+    def spy(X, Y):
+        seen.append(np.array(bp.to_numpy(X)[:, 0], copy=True))
+        return inner(X, Y)
+
+    monkeypatch.setattr(net, "_loss_and_gradient", spy)
+    return seen
+
+
+def test_without_replacement_each_epoch_visits_every_example_once(monkeypatch):
+    n = 25
+    net = bp.Network([1, 3, 1])
+    X = np.arange(n, dtype=float).reshape(-1, 1)
+    y = np.zeros((n, 1))
+    seen = _spy_batches(net, monkeypatch)
+    bp.fit(net, X, y, optimizer=bp.SGD(1e-6), batch_size=10, epochs=3, seed=1)
+    assert [len(b) for b in seen] == [10, 10, 5] * 3  # the short last batch is kept
+    epochs = [np.concatenate(seen[3 * e : 3 * e + 3]) for e in range(3)]
+    for rows in epochs:
+        np.testing.assert_array_equal(np.sort(rows), np.arange(n))
+    assert not np.array_equal(epochs[0], epochs[1])  # reshuffled every epoch
+
+
+def test_with_replacement_batches_are_full_and_repeat(monkeypatch):
+    n = 25
+    net = bp.Network([1, 3, 1])
+    X = np.arange(n, dtype=float).reshape(-1, 1)
+    y = np.zeros((n, 1))
+    seen = _spy_batches(net, monkeypatch)
+    bp.fit(net, X, y, optimizer=bp.SGD(1e-6), batch_size=10, iterations=40, replacement=True)
+    assert all(len(b) == 10 for b in seen)
+    rows = np.concatenate(seen)
+    assert set(np.unique(rows)) <= set(range(n))
+    # i.i.d. draws: some batch repeats a row (probability 1 - (25!/15!)/25^10 per batch)
+    assert any(len(np.unique(b)) < len(b) for b in seen)
+    counts = np.bincount(rows.astype(int), minlength=n)
+    assert counts.min() > 0 and counts.sum() == 400
+
+
+def test_same_seed_same_run_and_backends_agree(backend):
+    net0, X, y = _regression()
+    theta0 = net0.theta
+    runs = []
+    for seed in (3, 3, 4):
+        net = bp.Network([1, 5, 1], hidden="tanh", backend=backend)
+        net.theta = theta0
+        h = bp.fit(net, X, y, optimizer=bp.Adam(0.01), batch_size=7, epochs=3, seed=seed)
+        runs.append((h.loss, net.theta))
+    np.testing.assert_array_equal(runs[0][0], runs[1][0])
+    np.testing.assert_array_equal(runs[0][1], runs[1][1])
+    assert not np.array_equal(runs[0][0], runs[2][0])
+    # the batches are drawn in NumPy, so NumPy and any other backend see the same ones
+    ref = bp.Network([1, 5, 1], hidden="tanh")
+    ref.theta = theta0
+    h = bp.fit(ref, X, y, optimizer=bp.Adam(0.01), batch_size=7, epochs=3, seed=3)
+    np.testing.assert_allclose(runs[0][0], h.loss, rtol=1e-10)
+    np.testing.assert_allclose(runs[0][1], ref.theta, rtol=0, atol=1e-10)
+
+
+def test_fit_resets_the_optimizer():
+    net, X, y = _regression()
+    theta0 = net.theta
+    opt = bp.Adam(0.01)
+    h1 = bp.fit(net, X, y, optimizer=opt, iterations=5)
+    net.theta = theta0
+    h2 = bp.fit(net, X, y, optimizer=opt, iterations=5)
+    np.testing.assert_array_equal(h1.loss, h2.loss)
+    assert opt.t == 5
+
+
+def test_float32_network_trains_in_float32():
+    net, X, y = _regression()
+    net32 = net.copy(dtype="float32")
+    h = bp.fit(net32, X, y, optimizer=bp.Adam(0.01), batch_size=5, epochs=5)
+    assert net32._theta.dtype == np.float32
+    assert h.train_loss[-1] < h.train_loss[0]
+
+
+# ----------------------------------------------------------------------------- classification
+
+
+def test_classification_history_has_accuracies(backend):
+    X, y = bp.datasets.blobs(n=120, classes=3, std=0.5, seed=1)
+    Xv, yv = bp.datasets.blobs(n=60, classes=3, std=0.5, seed=2)
+    net = bp.Network([2, 8, 3], output="softmax", seed=0, backend=backend)
+    h = bp.fit(net, X, y, optimizer=bp.Adam(0.05), batch_size=16, epochs=10, validation=(Xv, yv))
+    assert len(h.train_accuracy) == len(h.val_accuracy) == len(h.val_loss) == 11
+    assert np.all((0 <= h.train_accuracy) & (h.train_accuracy <= 1))
+    assert h.train_accuracy[-1] > 0.9 and h.val_accuracy[-1] > 0.9
+    predicted = np.argmax(bp.to_numpy(net.predict(Xv)), axis=1)
+    assert h.val_accuracy[-1] == pytest.approx(np.mean(predicted == yv), abs=1e-12)
+    assert h.val_loss[-1] == pytest.approx(net.loss(Xv, yv), rel=1e-10)
+
+
+def test_digits_reach_97_percent():
+    """[64, 64, 10] ReLU, softmax, Adam (α = 0.002), batches of 32, 40 epochs."""
+    X_train, X_test, y_train, y_test = bp.datasets.digits(seed=0)
+    net = bp.Network([64, 64, 10], hidden="relu", output="softmax", seed=0)
+    start = time.perf_counter()
+    h = bp.fit(net, X_train, y_train, optimizer=bp.Adam(0.002), batch_size=32, epochs=40,
+               validation=(X_test, y_test), seed=0)
+    seconds = time.perf_counter() - start
+    accuracy = np.mean(np.argmax(bp.to_numpy(net.predict(X_test)), axis=1) == y_test)
+    print(f"digits: test accuracy {accuracy:.4f}, {1000 * seconds / 40:.1f} ms per epoch")
+    assert accuracy >= 0.97
+    assert h.val_accuracy[-1] == pytest.approx(accuracy)
+
+
+# ----------------------------------------------------------------------------- early stopping
+
+
+def _early_stopping_problem(backend="numpy"):
+    """A linear model g = w x + b from 0 towards y = x; the validation targets are 0.4 x, so
+    the validation loss falls while g passes 0.4 x and then rises again."""
+    net = bp.Network([1, 1], output="identity", backend=backend)
+    net.theta = np.zeros(2)
+    X = np.linspace(-1, 1, 21).reshape(-1, 1)
+    return net, X, X.copy(), X, 0.4 * X
+
+
+def test_early_stopping_restores_the_best_theta(backend):
+    net, X, y, Xv, yv = _early_stopping_problem(backend)
+    thetas = []
+    inner = net._loss_and_gradient
+
+    def spy(Xb, Yb):
+        thetas.append(net.theta)
+        return inner(Xb, Yb)
+
+    net._loss_and_gradient = spy
+    h = bp.fit(net, X, y, optimizer=bp.SteepestDescent(0.05), epochs=200,
+               validation=(Xv, yv), early_stopping=3)
+    assert h.stopped_early
+    best = int(np.argmin(h.val_loss))
+    assert h.best_epoch == best > 0
+    assert len(h.val_loss) == best + 3 + 1  # three epochs without improvement, then stop
+    assert h.iterations == best + 3
+    np.testing.assert_array_equal(net.theta, thetas[best])  # θ after `best` steps
+    assert net.loss(Xv, yv) == pytest.approx(h.val_loss[best], rel=1e-12)
+    assert net.loss(Xv, yv) < h.val_loss[-1]
+
+
+def test_early_stopping_that_never_triggers_still_keeps_the_best():
+    net, X, y, Xv, yv = _early_stopping_problem()
+    h = bp.fit(net, X, y, optimizer=bp.SteepestDescent(0.05), epochs=30,
+               validation=(Xv, yv), early_stopping=100)
+    assert not h.stopped_early
+    assert len(h.val_loss) == 31
+    assert h.best_epoch == int(np.argmin(h.val_loss)) < 30
+    assert net.loss(Xv, yv) == pytest.approx(h.val_loss.min(), rel=1e-12)
+
+
+# ----------------------------------------------------------------------------- bad arguments
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        (dict(), ValueError, "no stopping rule"),
+        (dict(iterations=5, epochs=2), ValueError, "not both"),
+        (dict(iterations=0), ValueError, "iterations must be >= 1"),
+        (dict(epochs=0), ValueError, "epochs must be >= 1"),
+        (dict(iterations=2.5), TypeError, "iterations must be an integer"),
+        (dict(iterations=5, batch_size=0), ValueError, "batch_size must be >= 1"),
+        (dict(iterations=5, batch_size=-3), ValueError, "batch_size must be >= 1"),
+        (dict(iterations=5, batch_size=26), ValueError, "at most n = 25"),
+        (dict(iterations=5, batch_size=4.0), TypeError, "batch_size must be an integer"),
+        (dict(iterations=5, replacement=True), ValueError, "needs a batch_size"),
+        (dict(iterations=5, replacement="yes", batch_size=5), TypeError, "replacement"),
+        (dict(iterations=5, early_stopping=3), ValueError, "needs validation"),
+        (dict(iterations=5, early_stopping=0, validation="v"), ValueError, "early_stopping"),
+        (dict(iterations=5, validation=(np.zeros((3, 1)),)), TypeError, "pair"),
+        (dict(iterations=5, validation=(np.zeros((3, 2)), np.zeros(3))), ValueError, "columns"),
+        (dict(iterations=5, optimizer=0.01), TypeError, "optimizer"),
+        (dict(iterations=5, optimizer=bp.SGD), TypeError, "instance"),
+        (dict(iterations=5, optimizer="newton"), ValueError, "optimizer must be one of"),
+        (dict(iterations=5, seed=-1), ValueError, "seed"),
+        (dict(iterations=5, progress="no"), TypeError, "progress"),
+    ],
+)
+def test_bad_arguments_raise_before_any_work(kwargs, error, match, monkeypatch):
+    net, X, y = _regression()
+    theta0 = net.theta
+
+    def boom(*args):
+        raise AssertionError("a gradient was computed before the checks finished")
+
+    monkeypatch.setattr(net, "_loss_and_gradient", boom)
+    with pytest.raises(error, match=match):
+        bp.fit(net, X, y, **kwargs)
+    np.testing.assert_array_equal(net.theta, theta0)
+
+
+def test_bad_data_raise():
+    net, X, y = _regression()
+    with pytest.raises(ValueError, match="rows"):
+        bp.fit(net, X, y[:-1], iterations=1)
+    with pytest.raises(ValueError, match="NaN"):
+        bp.fit(net, np.full_like(X, np.nan), y, iterations=1)
+
+
+def test_progress_bar_runs(capsys):
+    net, X, y = _regression()
+    h = bp.fit(net, X, y, optimizer=bp.SGD(0.01), batch_size=5, epochs=2, progress=True)
+    assert h.iterations == 10
+    assert "10/10" in capsys.readouterr().err
+
+
+def test_history_repr():
+    net, X, y = _regression()
+    h = bp.fit(net, X, y, optimizer=bp.SGD(0.01), batch_size=10, iterations=4)
+    text = repr(h)
+    assert "iterations=4" in text and "batch_size=10" in text and "epochs=1.33333" in text
+
+
+# ----------------------------------------------------------------------------- the course's run
+
+
+def test_course_polyreg_run_reaches_the_noise_level():
+    """[1, 20, 20, 1] ReLU, N(0, 1) init, SGD α = 0.005, batches of 20 with replacement,
+    10^4 iterations: the course reports a whole-set training loss of about 28.9."""
+    X, y = bp.datasets.polyreg()
+    net = bp.Network([1, 20, 20, 1], hidden="relu", output="identity", init="normal", seed=0)
+    h = bp.fit(net, X, y, optimizer=bp.SGD(0.005), batch_size=20, iterations=10_000,
+               replacement=True, seed=0)
+    assert h.iterations == 10_000 and len(h.train_loss) == 2001
+    assert 25 < net.loss(X, y) < 32
+
+
+# ----------------------------------------------------------------------------- the figures of a run
+
+
+@pytest.fixture
+def plt():
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    yield plt
+    plt.close("all")
+
+
+def test_plot_loss_and_fit(plt):
+    X, y = bp.datasets.polyreg()
+    net = bp.Network([1, 8, 1], seed=0)
+    h = bp.fit(net, X, y, optimizer=bp.Adam(0.01), batch_size=20, epochs=3,
+               validation=(X, y), early_stopping=5)
+    for x in ("iteration", "time"):
+        ax = bp.plotting.plot_loss(h, x=x)
+        assert ax.get_ylabel() == "loss" and ax.get_xlabel()
+        assert len(ax.get_lines()) == 4  # batch, training, validation, best-epoch marker
+    ax = bp.plotting.plot_fit(net, X, y)
+    assert ax.get_xlabel() == "input x" and ax.get_ylabel() == "output y"
+    with pytest.raises(ValueError, match="x must be"):
+        bp.plotting.plot_loss(h, x="epoch")
+    with pytest.raises(ValueError, match="p_0 = 1"):
+        bp.plotting.plot_fit(bp.Network([2, 1]), X, y)
+
+
+def test_plot_decision_regions_and_confusion(plt):
+    X, y = bp.datasets.spirals(n=90, classes=3, seed=0)
+    net = bp.Network([2, 16, 3], output="softmax", seed=0)
+    bp.fit(net, X, y, optimizer=bp.Adam(0.05), batch_size=30, epochs=5)
+    ax = bp.plotting.plot_decision_regions(net, X, y, resolution=50)
+    assert ax.get_xlabel() == "$x_1$"
+    y_pred = np.argmax(bp.to_numpy(net.predict(X)), axis=1)
+    C = bp.plotting.confusion_matrix(y, y_pred, 3)
+    assert C.shape == (3, 3) and C.sum() == 90
+    np.testing.assert_array_equal(C.sum(axis=1), np.bincount(y, minlength=3))
+    assert np.trace(C) == np.sum(y == y_pred)
+    ax = bp.plotting.plot_confusion(C, normalize=True)
+    assert ax.get_xlabel() == "predicted class" and ax.get_ylabel() == "true class"
+
+
+def test_confusion_matrix_by_hand():
+    C = bp.plotting.confusion_matrix(np.array([0, 0, 1, 2, 2, 2]), np.array([0, 1, 1, 2, 0, 2]), 3)
+    np.testing.assert_array_equal(C, [[1, 1, 0], [0, 1, 0], [1, 0, 2]])
+    with pytest.raises(ValueError, match="0..2"):
+        bp.plotting.confusion_matrix(np.array([0, 3]), np.array([0, 1]), 3)
+    with pytest.raises(ValueError, match="same length"):
+        bp.plotting.confusion_matrix(np.array([0, 1]), np.array([0]), 3)
