@@ -33,8 +33,8 @@ class History:
         time[t-1]  wall seconds since the start of fit, after step t (cumulative; on a GPU
                    this is the host's time, which runs ahead of queued device work)
     Per evaluation e = 0, 1, ..., on the whole training (and validation) set: e = 0 before
-    the first step, then at the end of every epoch, and once more after the last step if
-    it ends an epoch early:
+    the first step, then at the end of every epoch (or every ``evaluate_every`` steps), and
+    once more after the last step if it falls between two evaluations:
         evaluated_at[e]     the number of steps taken (0 for the first entry)
         train_loss[e]       ℓ_τ(θ) on the whole training set
         val_loss[e]         the same on the validation set (empty without validation)
@@ -107,6 +107,7 @@ def fit(
     validation=None,
     early_stopping=None,
     progress=False,
+    evaluate_every=None,
 ) -> History:
     """Train ``net`` in place; returns the :class:`History` of the run.
 
@@ -134,6 +135,11 @@ def fit(
         that many epochs in a row. Needs ``validation``. Whether it stops or not, θ is
         restored to the θ with the lowest val_loss (``history.best_epoch``).
     progress : show a tqdm progress bar (off by default, so notebook output is stable).
+    evaluate_every : None (default) evaluates on the whole training (and validation) set
+        at the end of every epoch; an integer k evaluates every k steps instead. Each
+        evaluation is a forward pass over all n rows, so with small batches drawn with
+        replacement (an "epoch" of only ceil(n / B) steps) a larger k makes training
+        markedly cheaper. Early stopping counts its patience in evaluations.
 
     Everything is checked before the first step: a bad argument raises and leaves ``net``
     untouched.
@@ -161,6 +167,8 @@ def fit(
             )
     if not isinstance(progress, bool):
         raise TypeError(f"progress must be True or False; got {progress!r}")
+    if evaluate_every is not None:
+        evaluate_every = check.check_int(evaluate_every, "evaluate_every", minimum=1)
     X, Y = net._check_Xy(X, y)
     n = X.shape[0]
     if batch_size is None:
@@ -187,6 +195,7 @@ def fit(
     labels_v = xp.argmax(Yv, axis=1) if classification and validation is not None else None
     ipe = math.ceil(n / B)  # iterations per epoch
     T = iterations if iterations is not None else epochs * ipe
+    every = ipe if evaluate_every is None else evaluate_every
     full_batch = batch_size is None
     rng = np.random.default_rng(seed)
     opt.reset()
@@ -251,7 +260,7 @@ def fit(
         times.append(time.perf_counter() - t0)
         if bar is not None:
             bar.update(1)
-        if k == ipe or t == T:
+        if t % every == 0 or t == T:
             if evaluate(t):
                 stopped_early = True
                 break

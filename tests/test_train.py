@@ -303,55 +303,39 @@ def test_course_polyreg_run_reaches_the_noise_level():
     assert 25 < net.loss(X, y) < 32
 
 
-# ----------------------------------------------------------------------------- the figures of a run
+# ----------------------------------------------------------------------------- evaluate_every
 
 
-@pytest.fixture
-def plt():
-    matplotlib = pytest.importorskip("matplotlib")
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    yield plt
-    plt.close("all")
-
-
-def test_plot_loss_and_fit(plt):
-    X, y = bp.datasets.polyreg()
-    net = bp.Network([1, 8, 1], seed=0)
-    h = bp.fit(net, X, y, optimizer=bp.Adam(0.01), batch_size=20, epochs=3,
-               validation=(X, y), early_stopping=5)
-    for x in ("iteration", "time"):
-        ax = bp.plotting.plot_loss(h, x=x)
-        assert ax.get_ylabel() == "loss" and ax.get_xlabel()
-        assert len(ax.get_lines()) == 4  # batch, training, validation, best-epoch marker
-    ax = bp.plotting.plot_fit(net, X, y)
-    assert ax.get_xlabel() == "input x" and ax.get_ylabel() == "output y"
-    with pytest.raises(ValueError, match="x must be"):
-        bp.plotting.plot_loss(h, x="epoch")
-    with pytest.raises(ValueError, match="p_0 = 1"):
-        bp.plotting.plot_fit(bp.Network([2, 1]), X, y)
+@pytest.mark.parametrize(
+    "kwargs, evaluated_at",
+    [
+        (dict(iterations=7, evaluate_every=3), [0, 3, 6, 7]),
+        (dict(batch_size=10, iterations=10, replacement=True, evaluate_every=10), [0, 10]),
+        (dict(batch_size=10, epochs=2, evaluate_every=4), [0, 4, 6]),
+    ],
+)
+def test_evaluate_every_sets_the_evaluation_steps(kwargs, evaluated_at):
+    net, X, y = _regression()
+    h = bp.fit(net, X, y, optimizer=bp.SGD(0.01), **kwargs)
+    assert list(h.evaluated_at) == evaluated_at
+    assert h.train_loss[-1] == pytest.approx(net.loss(X, y), rel=1e-12)
 
 
-def test_plot_decision_regions_and_confusion(plt):
-    X, y = bp.datasets.spirals(n=90, classes=3, seed=0)
-    net = bp.Network([2, 16, 3], output="softmax", seed=0)
-    bp.fit(net, X, y, optimizer=bp.Adam(0.05), batch_size=30, epochs=5)
-    ax = bp.plotting.plot_decision_regions(net, X, y, resolution=50)
-    assert ax.get_xlabel() == "$x_1$"
-    y_pred = np.argmax(bp.to_numpy(net.predict(X)), axis=1)
-    C = bp.plotting.confusion_matrix(y, y_pred, 3)
-    assert C.shape == (3, 3) and C.sum() == 90
-    np.testing.assert_array_equal(C.sum(axis=1), np.bincount(y, minlength=3))
-    assert np.trace(C) == np.sum(y == y_pred)
-    ax = bp.plotting.plot_confusion(C, normalize=True)
-    assert ax.get_xlabel() == "predicted class" and ax.get_ylabel() == "true class"
+def test_evaluate_every_does_not_change_the_steps():
+    runs = []
+    for every in (None, 1, 1000):
+        net, X, y = _regression()
+        bp.fit(net, X, y, optimizer=bp.SGD(0.01), batch_size=5, iterations=40,
+               replacement=True, seed=3, evaluate_every=every)
+        runs.append(net.theta)
+    np.testing.assert_array_equal(runs[0], runs[1])
+    np.testing.assert_array_equal(runs[0], runs[2])
 
 
-def test_confusion_matrix_by_hand():
-    C = bp.plotting.confusion_matrix(np.array([0, 0, 1, 2, 2, 2]), np.array([0, 1, 1, 2, 0, 2]), 3)
-    np.testing.assert_array_equal(C, [[1, 1, 0], [0, 1, 0], [1, 0, 2]])
-    with pytest.raises(ValueError, match="0..2"):
-        bp.plotting.confusion_matrix(np.array([0, 3]), np.array([0, 1]), 3)
-    with pytest.raises(ValueError, match="same length"):
-        bp.plotting.confusion_matrix(np.array([0, 1]), np.array([0]), 3)
+@pytest.mark.parametrize("every, error", [(0, ValueError), (-2, ValueError), (1.5, TypeError)])
+def test_bad_evaluate_every(every, error):
+    net, X, y = _regression()
+    theta = net.theta
+    with pytest.raises(error, match="evaluate_every"):
+        bp.fit(net, X, y, iterations=3, evaluate_every=every)
+    np.testing.assert_array_equal(net.theta, theta)
