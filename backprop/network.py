@@ -16,6 +16,7 @@ array_api_strict) runs the same equations through the generic array-API code.
 from __future__ import annotations
 
 import math
+import numbers
 import threading
 
 import numpy as np
@@ -145,9 +146,10 @@ class ParamList(list):
         self._net, self._kind = net, kind
 
     def __setitem__(self, index, value):
-        if not isinstance(index, int):
+        # Python and NumPy integers are layer indices; slices and bools are not.
+        if isinstance(index, bool) or not isinstance(index, numbers.Integral):
             raise TypeError(f"net.{self._kind} takes one integer layer index; got {index!r}")
-        self._net._set_block(self._kind, index, value)
+        self._net._set_block(self._kind, int(index), value)
 
 
 class Network:
@@ -306,6 +308,9 @@ class Network:
         """An independent copy, optionally on another backend or in another dtype."""
         new = Network.__new__(Network)
         new.__dict__.update(self.__dict__)
+        # No list is shared with the original (their items are immutable descriptions).
+        for name in ("hidden", "_hidden", "_relu", "_offsets"):
+            setattr(new, name, list(getattr(self, name)))
         new.xp = get_namespace(backend) if backend is not None else self.xp
         new.backend = backend_name(new.xp)
         new.dtype = dtype or self.dtype

@@ -245,6 +245,18 @@ def test_copy_is_independent(backend):
     assert np.any(net.theta != 0)
     assert not np.any(twin.theta)
     assert twin.p == net.p and twin.hidden == net.hidden and twin.backend == backend
+    assert twin.hidden is not net.hidden  # no list shared with the original
+
+
+def test_layer_index_may_be_a_numpy_integer_but_not_a_slice_or_bool():
+    net = bp.Network([2, 3, 1])
+    net.W[np.int64(1)] = np.array([[1.0, -2.0, 3.0]])
+    np.testing.assert_array_equal(net.theta[9:12], [1.0, -2.0, 3.0])
+    for index in (slice(0, 1), True, 1.0):
+        with pytest.raises(TypeError, match="integer layer index"):
+            net.b[index] = np.zeros(3)
+    with pytest.raises(IndexError, match="L = 2 layers"):
+        net.b[2] = np.zeros(1)
 
 
 def test_copy_to_another_backend_and_dtype(backend):
