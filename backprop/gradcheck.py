@@ -52,6 +52,7 @@ class GradcheckResult:
 
     @property
     def passed(self) -> bool:
+        """max_rel_error <= tolerance (False when nothing could be compared: nan)."""
         return bool(self.max_rel_error <= self.tolerance)
 
     def __bool__(self) -> bool:
@@ -66,6 +67,8 @@ class GradcheckResult:
         ]
         for l, (eW, eb) in enumerate(self.layer_errors, start=1):
             lines.append(f"  {l:>5}   {eW:>14.1e}   {eb:>14.1e}")
+        if np.isnan(self.max_rel_error):
+            lines.append("  no coordinate could be compared: nothing was checked")
         if self.kink_indices:
             lines.append(
                 f"  {len(self.kink_indices)} coordinate(s) crossed a ReLU kink and were skipped"
@@ -175,7 +178,8 @@ def gradcheck(net, X, y, *, gradient=None, h=None, sample=None, seed=0, toleranc
         )
     diff = np.abs(analytic - numeric)[keep]
     return GradcheckResult(
-        max_rel_error=max(finite) if finite else 0.0,
+        # Nothing compared (every step crossed a kink) is no evidence: nan, and not passed.
+        max_rel_error=max(finite) if finite else float("nan"),
         layer_errors=layer_errors,
         max_abs_error=float(diff.max()) if diff.size else 0.0,
         n_checked=int(indices.size),

@@ -221,6 +221,9 @@ def test_kink_at_a_relu_output_is_detected(backend):
     with pytest.warns(bp.KinkWarning):
         result = bp.gradcheck(net, np.array([[1.0], [3.0]]), np.array([1.0, 1.0]))
     assert result.kink_indices == [0, 1]
+    # every coordinate crossed the kink: nothing was compared, so nothing passed
+    assert np.isnan(result.max_rel_error) and not result.passed
+    assert "no coordinate could be compared" in str(result)
 
 
 def test_no_kink_warning_when_asked_or_when_smooth(backend):
