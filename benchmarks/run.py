@@ -775,8 +775,8 @@ def main(argv=None) -> int:
     parser.add_argument("--no-polyreg", action="store_true", help="skip the polyreg experiment")
     parser.add_argument("--no-memory", action="store_true", help="skip the memory measurement")
     parser.add_argument("--output", default=None,
-                        help="JSON file to write (default benchmarks/results.json; "
-                             "none with --quick unless given)")
+                        help="JSON file to write (default benchmarks/results.json, or "
+                             "results-gpu.json with --gpu; none with --quick unless given)")
     parser.add_argument("--label", default="", help="a note stored in the JSON (e.g. 'before')")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--worker-out", help=argparse.SUPPRESS)
@@ -936,7 +936,9 @@ def main(argv=None) -> int:
                 print(f"  unmet: {t['cell']} {t['ratio']} = {t['value']:.2f} "
                       f"(limit {t['limit']}){how}")
 
-    output = args.output or (None if args.quick else str(HERE / "results.json"))
+    # A GPU run never overwrites the stored CPU results (the book reads both files).
+    default = "results-gpu.json" if args.gpu else "results.json"
+    output = args.output or (None if args.quick else str(HERE / default))
     if output:
         Path(output).write_text(json.dumps(results, indent=1) + "\n")
         print(f"\nwrote {os.path.relpath(output)}")
