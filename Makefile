@@ -7,12 +7,13 @@ STAMP  := $(VENV)/.installed
 JB     := $(VENV)/bin/jupyter-book
 NOTEBOOKS := $(sort $(wildcard book/*.ipynb))
 
-.PHONY: book test unit nbval notebooks bench bench-gpu lint clean help
+.PHONY: book test unit nbval notebooks lab bench bench-gpu lint clean help
 
 help:
 	@echo "make book       build the HTML book in _build/html (offline, warnings are errors)"
 	@echo "make test       unit tests, nbval on every notebook, and a warnings-as-errors book build"
 	@echo "make notebooks  re-execute every notebook in place (fresh kernel, top to bottom)"
+	@echo "make lab        open the chapters in JupyterLab (installs it into .venv once)"
 	@echo "make bench      side-by-side gradient timings (installs benchmarks/requirements.txt)"
 	@echo "make clean      remove _build and caches"
 
@@ -43,6 +44,11 @@ notebooks: $(STAMP)
 	  $(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace \
 	    --ExecutePreprocessor.timeout=600 "$$nb" || exit 1; \
 	done
+
+# JupyterLab is for readers, not for the tests, so it is installed on first use only.
+lab: $(STAMP)
+	test -x $(VENV)/bin/jupyter-lab || $(PY) -m pip install --quiet "jupyterlab>=4,<5"
+	$(VENV)/bin/jupyter lab book/
 
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -r benchmarks/requirements.txt
