@@ -12,7 +12,8 @@ Three kinds of check:
   and a working notebook download link on every chapter written as a notebook.
 
 Without a built book the whole module is skipped; without Chromium only the browser tests are.
-Set BOOK_HTML to check a book built elsewhere, and BOOK_CHROMIUM to use another browser binary.
+Set BOOK_HTML to check a book built elsewhere, BOOK_CHROMIUM to use another browser binary,
+and BOOK_REQUIRE_BROWSER=1 (as .ci/run does) to fail rather than skip without Chromium.
 """
 
 from __future__ import annotations
@@ -256,9 +257,10 @@ def browser_context():
     """A headless Chromium context in which every request to a host other than localhost is
     aborted and recorded (in ``context.external_requests``)."""
     if not Path(CHROMIUM).is_file():
-        pytest.skip(
-            f"Chromium not found at {CHROMIUM} (apt-get install chromium); browser checks skipped"
-        )
+        message = f"Chromium not found at {CHROMIUM} (apt-get install chromium)"
+        if os.environ.get("BOOK_REQUIRE_BROWSER") == "1":  # CI: a missing browser is a failure
+            pytest.fail(message)
+        pytest.skip(message + "; browser checks skipped")
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
