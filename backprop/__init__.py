@@ -21,10 +21,16 @@ Quick start::
     print(bp.gradcheck(net, X, y))     # central differences, per layer
 """
 
-from . import activations, backend, datasets, losses, optim, plotting
+from . import activations, backend, datasets, losses, optim, plotting, timing
 from .activations import ACTIVATIONS
 from .backend import available_backends, cupy_available, get_namespace, to_numpy
-from .gradcheck import GradcheckResult, KinkWarning, gradcheck
+from .gradcheck import (
+    GradcheckResult,
+    KinkWarning,
+    gradcheck,
+    numerical_gradient,
+    numerical_jacobian,
+)
 from .gradients import algorithm1, algorithm2
 from .io import load, save
 from .losses import LOSSES, OUTPUTS, output_delta, output_delta_general
@@ -63,7 +69,10 @@ __all__ = [
     "optim",
     "output_delta",
     "output_delta_general",
+    "numerical_gradient",
+    "numerical_jacobian",
     "plotting",
     "save",
+    "timing",
     "to_numpy",
 ]

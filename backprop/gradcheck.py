@@ -83,6 +83,53 @@ def _rel(a: np.ndarray, n: np.ndarray) -> float:
     return float(np.linalg.norm(a - n) / scale)
 
 
+def _steps(x, indices, h) -> np.ndarray:
+    """The step of each coordinate: h0 · max(1, |x_i|), h0 = h or ε^(1/3) of x's dtype."""
+    h0 = float(np.finfo(x.dtype).eps) ** (1 / 3) if h is None else float(h)
+    if not h0 > 0:
+        raise ValueError(f"h must be a positive step; got {h}")
+    return h0 * np.maximum(1.0, np.abs(x.ravel()[indices]))
+
+
+def numerical_gradient(f, x, h=None, indices=None) -> np.ndarray:
+    """∂f/∂x_i ≈ (f(x + h_i e_i) - f(x - h_i e_i)) / (2 h_i) for a scalar function f.
+
+    x: a NumPy float array of any shape; f(x) returns a number. h_i = h0 · max(1, |x_i|)
+    with h0 = h, or ε^(1/3) of x's dtype by default (see the module docstring). f is called
+    as f(x + h_i e_i), then f(x - h_i e_i), coordinate after coordinate, on copies of x.
+    Returns an array of x's shape; with ``indices`` (flat positions), only those
+    coordinates, as a 1-D array in that order.
+    """
+    x = np.asarray(x)
+    if x.dtype.kind != "f":
+        raise TypeError(f"x must be a float array; got dtype {x.dtype}")
+    flat = x.ravel()
+    picked = np.arange(flat.size) if indices is None else np.asarray(indices, dtype=np.intp)
+    steps = _steps(x, picked, h)
+    out = np.empty(picked.size)
+    for k, (i, step) in enumerate(zip(picked, steps, strict=True)):
+        plus, minus = flat.copy(), flat.copy()
+        plus[i] += step
+        minus[i] -= step
+        # the step actually taken, after rounding x_i ± h_i to x's precision
+        out[k] = (f(plus.reshape(x.shape)) - f(minus.reshape(x.shape))) / (plus[i] - minus[i])
+    return out.reshape(x.shape) if indices is None else out
+
+
+def numerical_jacobian(f, x, h=None) -> np.ndarray:
+    """J_ij = ∂f_i/∂x_j by central differences, for f from vectors to vectors.
+
+    The usual Jacobian: one row per component of f(x), one column per component of x.
+    The lecture writes ∂f/∂x for its transpose, ``numerical_jacobian(f, x).T``.
+    """
+    x = np.asarray(x)
+    if x.ndim != 1:
+        raise ValueError(f"x must be a vector; got shape {x.shape}")
+    columns = [numerical_gradient(lambda v, i=i: np.ravel(f(v))[i], x, h)
+               for i in range(np.size(f(x)))]
+    return np.stack(columns) if columns else np.zeros((0, x.size))
+
+
 def _kink_signs(net, zs):
     """Signs of every pre-activation that feeds a ReLU, as one NumPy bool vector."""
     parts = [
@@ -114,10 +161,6 @@ def gradcheck(net, X, y, *, gradient=None, h=None, sample=None, seed=0, toleranc
     if gradient is None:
         gradient = net._loss_and_gradient(X, Y)[1]
     analytic_all = to_numpy(check.check_theta(xp, gradient, net.dim_theta, net._dtype, "gradient"))
-    eps = float(np.finfo(net.dtype).eps)
-    h0 = eps ** (1 / 3) if h is None else float(h)
-    if not h0 > 0:
-        raise ValueError(f"h must be a positive step; got {h}")
     tol = TOLERANCE[net.dtype] if tolerance is None else float(tolerance)
 
     rng = np.random.default_rng(seed)
@@ -134,28 +177,20 @@ def gradcheck(net, X, y, *, gradient=None, h=None, sample=None, seed=0, toleranc
     indices = np.concatenate([i for pair in blocks for i in pair])
 
     theta0 = net.theta
-    numeric = np.empty(indices.size)
-    kinks = []
+    signs = []  # the ReLU signs at θ + h_i e_i, then at θ - h_i e_i, for each i in turn
 
-    def loss_and_signs(theta):
+    def loss(theta):
         net._theta[...] = xp.asarray(theta, dtype=net._dtype)
         zs, A = net._forward(X)
-        value = float(xp.mean(net._losses(zs[-1], A[-1], Y)))
-        return value, _kink_signs(net, zs)
+        signs.append(_kink_signs(net, zs))
+        return float(xp.mean(net._losses(zs[-1], A[-1], Y)))
 
     try:
-        for k, i in enumerate(indices):
-            step = h0 * max(1.0, abs(theta0[i]))
-            plus, minus = theta0.copy(), theta0.copy()
-            plus[i] += step
-            minus[i] -= step
-            lp, sp = loss_and_signs(plus)
-            lm, sm = loss_and_signs(minus)
-            numeric[k] = (lp - lm) / (plus[i] - minus[i])
-            if np.any(sp != sm):
-                kinks.append(int(i))
+        numeric = numerical_gradient(loss, theta0, h, indices)
     finally:
         net._theta[...] = xp.asarray(theta0, dtype=net._dtype)
+    kinks = [int(i) for i, plus, minus in zip(indices, signs[::2], signs[1::2], strict=True)
+             if np.any(plus != minus)]
 
     analytic = analytic_all[indices]
     keep = ~np.isin(indices, kinks)

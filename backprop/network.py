@@ -437,24 +437,69 @@ class Network:
         """
         if self._fast:
             return self._loss_and_gradient_numpy(X, Y, out, with_loss)
-        xp, L = self.xp, self.L
-        n = X.shape[0]
+        xp = self.xp
         zs, A = self._forward(X)
         loss = xp.mean(self._losses(zs[-1], A[-1], Y))
         # Averaging over examples (Algorithm 2, line 3) is done once, on δ_L.
-        Delta = output_delta(xp, self._output, self._loss, zs[-1], A[-1], Y) / n
-        grads = [None] * (2 * L)
-        for l in range(L - 1, -1, -1):  # lecture layers L, ..., 1
-            grads[2 * l] = xp.reshape(Delta.T @ A[l], (-1,))  # Σ_i δ_l a_{l-1}^T
-            grads[2 * l + 1] = xp.sum(Delta, axis=0)  # Σ_i δ_l
-            if l > 0:
-                Delta = (Delta @ self._W[l]) * self._hidden[l - 1].S_prime_from_a_xp(xp, A[l])
-        grad = xp.concat(grads)
+        Delta = output_delta(xp, self._output, self._loss, zs[-1], A[-1], Y) / X.shape[0]
+        grad, _ = self._backward(A, Delta)
         if out is not None:
             self._check_out(out)
             out[...] = grad
             grad = out
         return loss, grad
+
+    def _backward(self, A, Delta):
+        """(Σ_i ∂C_i/∂θ flat, [Delta_1, ..., Delta_L]) from a_0..a_{L-1} and the rows Delta_L.
+
+        Lines 7-10 of Algorithm 1 with one example per row: Σ_i δ_l a_{l-1}^T = Delta_l^T A_{l-1},
+        Σ_i δ_l = the column sums of Delta_l, and Delta_{l-1} = (Delta_l W_l) ⊙ S'(z_{l-1}),
+        with S' computed from a_{l-1} (activations.py).
+        """
+        xp, L = self.xp, self.L
+        grads, deltas = [None] * (2 * L), [None] * L
+        for l in range(L - 1, -1, -1):  # lecture layers L, ..., 1
+            deltas[l] = Delta
+            grads[2 * l] = xp.reshape(Delta.T @ A[l], (-1,))  # Σ_i δ_l a_{l-1}^T
+            grads[2 * l + 1] = xp.sum(Delta, axis=0)  # Σ_i δ_l
+            if l > 0:
+                Delta = (Delta @ self._W[l]) * self._hidden[l - 1].S_prime_from_a_xp(xp, A[l])
+        return xp.concat(grads), deltas
+
+    def backward(self, activations, Delta_L):
+        """Back-propagate the output errors: (∂ℓ_τ/∂θ flat, [Delta_1, ..., Delta_L]).
+
+        δ_{l-1} = S'(z_{l-1}) ⊙ W_l^T δ_l for l = L, ..., 2 (Algorithm 1, line 10), for every
+        example at once, then ∂ℓ_τ/∂W_l = (1/n) Σ_i δ_l a_{l-1}^T and ∂ℓ_τ/∂b_l = (1/n) Σ_i δ_l.
+
+        activations: [a_0, ..., a_L] as returned by ``forward(X)``. Delta_L: shape (n, p_L),
+        row i is δ_L of example i, usually ``bp.output_delta(...)``; any other δ_L (a wrong
+        one, to see what a gradient check makes of it) is back-propagated just the same.
+        Row i of the returned Delta_l is δ_l of example i. ``gradient`` is this with the
+        right δ_L, on a faster path.
+        """
+        xp, L = self.xp, self.L
+        if not isinstance(activations, (list, tuple)) or len(activations) != L + 1:
+            raise TypeError(
+                f"activations must be the list [a_0, ..., a_L] of L + 1 = {L + 1} arrays that "
+                f"forward(X) returns; got {type(activations).__name__}"
+                + (f" of length {len(activations)}" if hasattr(activations, "__len__") else "")
+            )
+        A = [check.to_backend(xp, a, f"activations[{l}]") for l, a in enumerate(activations)]
+        Delta = check.to_backend(xp, Delta_L, "Delta_L")
+        n = A[0].shape[0] if A[0].ndim == 2 else -1
+        for name, x, width in [(f"activations[{l}]", A[l], self.p[l]) for l in range(L)] + [
+            ("Delta_L", Delta, self.p[L])
+        ]:
+            if tuple(x.shape) != (n, width):
+                raise ValueError(
+                    f"{name} must have shape (n, {width}) with the n = {n} rows of "
+                    f"activations[0]; got shape {tuple(x.shape)}"
+                )
+            check._check_finite(xp, x, name)
+        A = [check._cast(xp, A[l], self._dtype, f"activations[{l}]") for l in range(L)]
+        grad, deltas = self._backward(A, check._cast(xp, Delta, self._dtype, "Delta_L"))
+        return grad / n, deltas
 
     def _check_out(self, out) -> None:
         if (

@@ -272,3 +272,36 @@ def test_str_of_a_failed_check_shows_the_bad_layer(backend):
     assert text.startswith("gradcheck: FAILED")
     row2 = text.splitlines()[3].split()
     assert row2[0] == "2" and float(row2[2]) == pytest.approx(1.0)
+
+
+# ----------------------------------------------------------------------------- central differences
+
+
+def test_numerical_gradient_of_a_known_function():
+    x = np.array([[0.5, -1.0], [2.0, 3.0]])
+    grad = bp.numerical_gradient(lambda v: np.sum(v**3) + v[0, 1] * v[1, 0], x)
+    expected = 3 * x**2 + np.array([[0.0, 2.0], [-1.0, 0.0]])
+    assert grad.shape == x.shape
+    np.testing.assert_allclose(grad, expected, rtol=1e-9)
+    picked = bp.numerical_gradient(lambda v: np.sum(v**3), x, indices=[3, 0])
+    np.testing.assert_allclose(picked, [27.0, 0.75], rtol=1e-9)
+
+
+def test_numerical_gradient_steps_scale_with_x_and_h():
+    seen = []
+    bp.numerical_gradient(lambda v: seen.append(v.copy()) or 0.0, np.array([0.5, 100.0]), h=1e-3)
+    # x + h_0 e_0, x - h_0 e_0, x + h_1 e_1, x - h_1 e_1 with h_i = h max(1, |x_i|)
+    np.testing.assert_allclose(seen, [[0.501, 100], [0.499, 100], [0.5, 100.1], [0.5, 99.9]])
+    with pytest.raises(ValueError, match="positive step"):
+        bp.numerical_gradient(np.sum, np.ones(2), h=0)
+    with pytest.raises(TypeError, match="float array"):
+        bp.numerical_gradient(np.sum, np.ones(2, dtype=int))
+
+
+def test_numerical_jacobian_rows_are_outputs():
+    A = np.array([[1.0, 2.0, 0.0], [0.0, -1.0, 3.0]])
+    x = np.array([0.1, 0.2, -0.3])
+    J = bp.numerical_jacobian(lambda v: np.tanh(A @ v), x)
+    np.testing.assert_allclose(J, (1 - np.tanh(A @ x) ** 2)[:, None] * A, rtol=1e-8)
+    with pytest.raises(ValueError, match="vector"):
+        bp.numerical_jacobian(np.tanh, np.ones((2, 2)))

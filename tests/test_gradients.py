@@ -224,3 +224,46 @@ def test_relu_derivative_at_exact_kink_is_zero(backend):
     # ∂/∂W_1 = ∂/∂b_1 = 0 (S'(0) = 0); ∂/∂W_2 = δ_2 a_1 = 0; ∂/∂b_2 = 2(0 - 1) = -2
     np.testing.assert_array_equal(grad, [0.0, 0.0, 0.0, -2.0])
     np.testing.assert_array_equal(_flat(net, *bp.algorithm2(net, X, y)), grad)
+
+
+# ----------------------------------------------------------------------------- Network.backward
+
+
+@pytest.mark.parametrize("output", ["identity", "logistic", "softmax", "softmax_reduced"])
+def test_backward_of_the_output_delta_is_the_gradient(backend, batch, rel, output):
+    net = bp.Network([3, 5, 4, 3], hidden=["tanh", "logistic"], output=output,
+                     backend=backend, seed=1)
+    X, y = batch(net, 7)
+    zs, A = net.forward(X)
+    Y = net._check_y(net.xp.asarray(y), 7)
+    Delta_L = bp.output_delta(net.xp, net._output, net._loss, zs[-1], A[-1], Y)
+    grad, deltas = net.backward(A, Delta_L)
+    assert rel(grad, net.gradient(X, y)) < 1e-13
+    assert [tuple(D.shape) for D in deltas] == [(7, 5), (7, 4), (7, net.p[-1])]
+    assert rel(deltas[-1], Delta_L) == 0
+
+
+def test_backward_deltas_are_the_bias_gradients_of_one_example(backend, batch, rel):
+    # For n = 1, ∂C/∂b_l = δ_l (the theorem), so row 0 of Delta_l is the b_l block.
+    net = bp.Network([2, 6, 3, 2], hidden="tanh", output="identity", backend=backend, seed=3)
+    X, y = batch(net, 1)
+    zs, A = net.forward(X)
+    Delta_L = 2 * (A[-1] - net.xp.asarray(y))  # identity output: δ_L = 2 (g - y)
+    grad, deltas = net.backward(A, Delta_L)
+    _, db = net.unflatten(bp.to_numpy(grad))
+    for l in range(net.L):
+        assert rel(bp.to_numpy(deltas[l])[0], db[l]) < 1e-14
+
+
+def test_backward_bad_input():
+    net = bp.Network([2, 3, 1])
+    X = np.ones((4, 2))
+    zs, A = net.forward(X)
+    with pytest.raises(TypeError, match=r"\[a_0, ..., a_L\] of L \+ 1 = 3 arrays"):
+        net.backward(A[:2], np.ones((4, 1)))
+    with pytest.raises(ValueError, match=r"Delta_L must have shape \(n, 1\) with the n = 4 rows"):
+        net.backward(A, np.ones((3, 1)))
+    with pytest.raises(ValueError, match=r"activations\[1\] must have shape \(n, 3\)"):
+        net.backward([A[0], np.ones((4, 2)), A[2]], np.ones((4, 1)))
+    with pytest.raises(ValueError, match="Delta_L"):
+        net.backward(A, np.full((4, 1), np.nan))
