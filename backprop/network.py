@@ -51,51 +51,16 @@ def _all_finite(x) -> bool:
 
 
 def _forward_inplace(xp, act, Z, zeros=None):
-    """a = S(z) written over Z where S has an in-place NumPy form; else a new array.
-
-    ``zeros``: an array of zeros of Z's shape, if there is one; NumPy's maximum against an
-    array is several times faster than against the scalar 0.
-    """
-    name = act.name
-    if name == "relu":
-        return np.maximum(Z, 0 if zeros is None else zeros, out=Z)
-    if name == "tanh":
-        return np.tanh(Z, out=Z)
-    if name == "identity":
-        return Z
-    return act.S_xp(xp, Z)  # e.g. the logistic function (its stable form needs a temporary)
-
-
-_COPY_FORMS = ("relu", "tanh", "identity")
-
-
-def _activation_copy(act, z):
-    """a = S(z) as a new NumPy array (z itself for the identity, as in activations.py)."""
-    if act.name == "relu":
-        return np.maximum(z, 0)
-    if act.name == "tanh":
-        return np.tanh(z)
-    return z
+    """a = S(z) written over Z where the table has an in-place form; else a new array."""
+    return act.S_xp(xp, Z) if act.S_inplace is None else act.S_inplace(Z, zeros)
 
 
 def _backward_inplace(xp, act, A, T) -> None:
     """A := S'(z) ⊙ T, with S'(z) computed from a = S(z) held in A (NumPy). T may be changed."""
-    name = act.name
-    if name == "relu":  # S'(z) = 1 where a > 0, else 0 (0 at the kink too, as in activations.py)
-        np.greater(A, 0, out=A)
-        np.multiply(A, T, out=A)
-    elif name == "tanh":  # 1 - a^2
-        np.multiply(A, A, out=A)
-        np.subtract(1, A, out=A)
-        np.multiply(A, T, out=A)
-    elif name == "logistic":  # a (1 - a)
-        np.multiply(T, A, out=T)
-        np.subtract(1, A, out=A)
-        np.multiply(A, T, out=A)
-    elif name == "identity":
-        np.copyto(A, T)
-    else:
+    if act.S_prime_inplace is None:
         np.multiply(T, act.S_prime_from_a_xp(xp, A), out=A)
+    else:
+        act.S_prime_inplace(A, T)
 
 
 class _Workspace:
@@ -209,7 +174,6 @@ class Network:
             )
         self.hidden = [get_activation(h, "hidden").name for h in hidden]
         self._hidden = [get_activation(h, "hidden") for h in self.hidden]
-        self._relu = [act.name == "relu" for act in self._hidden]
         self._output = get_output(output)
         self.output = self._output.name
         if loss is None:
@@ -309,7 +273,7 @@ class Network:
         new = Network.__new__(Network)
         new.__dict__.update(self.__dict__)
         # No list is shared with the original (their items are immutable descriptions).
-        for name in ("hidden", "_hidden", "_relu", "_offsets"):
+        for name in ("hidden", "_hidden", "_offsets"):
             setattr(new, name, list(getattr(self, name)))
         new.xp = get_namespace(backend) if backend is not None else self.xp
         new.backend = backend_name(new.xp)
@@ -393,15 +357,13 @@ class Network:
         zs, activations = [], [X]
         for l in range(L):
             S = self._hidden[l] if l < L - 1 else self._output
-            if self._fast:  # the same lines, with fewer temporary arrays
+            if self._fast:  # the same line, with one temporary array fewer
                 z = np.dot(activations[-1], self._WT[l])
                 z += self._b[l]
-                a = _activation_copy(S, z) if S.name in _COPY_FORMS else S.S_xp(xp, z)
             else:
                 z = activations[-1] @ self._W[l].T + self._b[l]
-                a = S.S_xp(xp, z)
             zs.append(z)
-            activations.append(a)
+            activations.append(S.S_xp(xp, z))
         return zs, activations
 
     def forward(self, X):
@@ -533,17 +495,13 @@ class Network:
         else:
             self._check_out(out)
             grad = out
-        dot, add, W, b, relu = np.dot, np.add, self._W, self._b, self._relu
+        dot, add, W, b = np.dot, np.add, self._W, self._b
         A = [X]  # a_0, ..., a_{L-1}
         for l in range(L - 1):  # hidden layers 1..L-1
             Z = ws.A[l]
             dot(A[l], self._WT[l], Z)
             add(Z, b[l], Z)
-            if relu[l] and ws.one_block:  # max against an array of zeros: faster than 0
-                np.maximum(Z, ws.zeros[l + 1], out=Z)
-            else:
-                Z = self._activate(ws, l, Z)
-            A.append(Z)
+            A.append(self._activate(ws, l, Z))
         # The output layer is kept transposed, Z_L^T = W_L A_{L-1}^T + b_L of shape (p_L, n):
         # its reductions over the classes then run along whole rows of length n.
         Zt = ws.Zt
@@ -557,14 +515,7 @@ class Network:
             dot(ones, Delta, grad[m:e])  # Σ_i δ_l = 1^T Delta_l
             if l == 0:
                 break
-            if relu[l - 1] and ws.one_block:  # Delta_l W_l ⊙ 1[a_{l-1} > 0], inline
-                T, Al = ws.T[l], A[l]
-                dot(Delta, W[l], T)
-                np.greater(Al, 0, Al)
-                np.multiply(Al, T, Al)
-                Delta = Al
-            else:
-                Delta = self._delta_back(ws, Delta, l, A[l])
+            Delta = self._delta_back(ws, Delta, l, A[l])
         return loss, grad
 
     def _output_numpy(self, ws, Zt, Y, n, with_loss):
@@ -609,10 +560,10 @@ class Network:
         return value, np.ascontiguousarray(output_delta(xp, output, loss, Z, G, Y) / n)
 
     def _activate(self, ws, l, Z):
-        """a_{l+1} = S(z_{l+1}) over Z (0-based l); the ReLU in blocks of rows, against
-        ws.zeros (NumPy's maximum is faster against an array than against the number 0)."""
+        """a_{l+1} = S(z_{l+1}) over Z (0-based l), in place where the table allows, in
+        blocks of rows against ws.zeros (see activations.py) when the batch needs several."""
         act, zeros = self._hidden[l], ws.zeros[l + 1]
-        if ws.one_block or act.name != "relu":
+        if ws.one_block or act.S_inplace is None:
             return _forward_inplace(self.xp, act, Z, zeros if ws.one_block else None)
         rows, n = zeros.shape[0], Z.shape[0]
         for r0 in range(0, n, rows):

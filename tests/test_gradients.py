@@ -267,3 +267,25 @@ def test_backward_bad_input():
         net.backward([A[0], np.ones((4, 2)), A[2]], np.ones((4, 1)))
     with pytest.raises(ValueError, match="Delta_L"):
         net.backward(A, np.full((4, 1), np.nan))
+
+
+# ----------------------------------------------------------------------------- NumPy fast path
+
+
+@pytest.mark.parametrize("hidden", ["relu", "tanh", "logistic", "identity"])
+@pytest.mark.parametrize("blocks", [False, True])
+def test_numpy_fast_path_equals_the_generic_code(monkeypatch, batch, rel, hidden, blocks):
+    # With blocks=True the hidden layers are processed in blocks of 64 rows (200 = 3·64 + 8)
+    # and no workspace is kept, the paths that large batches take.
+    if blocks:
+        monkeypatch.setattr(bp.network, "BLOCK_BYTES", 1)
+        monkeypatch.setattr(bp.network, "WORKSPACE_BYTES", 1)
+    for output in ["softmax", "identity", "logistic", "softmax_reduced"]:
+        net = bp.Network([5, 9, 7, 3], hidden=hidden, output=output, seed=2)
+        generic = net.copy(backend="array_api_strict")
+        X, y = batch(net, 200)
+        for _ in range(2):  # the second call reuses whatever the first one kept
+            loss, grad = net.loss_and_gradient(X, y)
+            loss_g, grad_g = generic.loss_and_gradient(X, y)
+            assert rel(grad, grad_g) < 1e-13 and loss == pytest.approx(loss_g, rel=1e-13)
+        assert not net._workspaces if blocks else len(net._workspaces) == 1
