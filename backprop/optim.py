@@ -48,23 +48,23 @@ def _check_beta(value, name: str) -> float:
 class Optimizer:
     """Base class: ``step(net, grad)`` updates θ in place, ``reset()`` clears the state.
 
-    Subclasses implement ``_update(net, grad)``; ``step`` checks the gradient's shape,
-    counts the steps in ``self.t`` and calls it.
+    Subclasses name their hyperparameters (shown by repr) and their state buffers (arrays
+    of length dim θ, None until the first step) and implement ``_update(net, grad)``;
+    ``step`` checks the gradient's shape, counts the steps in ``self.t`` and calls it.
     """
 
     name = "optimizer"
+    hyperparameters: tuple[str, ...] = ("lr",)
+    state: tuple[str, ...] = ()
 
     def __init__(self):
-        self.t = 0  # number of steps taken since the last reset
+        self.reset()
 
     def reset(self) -> None:
         """Forget every state buffer and set the step counter t back to 0."""
-        self.t = 0
-        for key in self._state_names():
+        self.t = 0  # number of steps taken since the last reset
+        for key in self.state:
             setattr(self, key, None)
-
-    def _state_names(self) -> tuple[str, ...]:
-        return ()
 
     def _zeros(self, net):
         return net.xp.zeros(net._theta.shape, dtype=net._theta.dtype)
@@ -79,7 +79,7 @@ class Optimizer:
                 f"grad must be a flat vector of length dim(theta) = {net.dim_theta}; "
                 f"got shape {tuple(grad.shape)}"
             )
-        for key in self._state_names():
+        for key in self.state:
             buffer = getattr(self, key)
             if buffer is not None and tuple(buffer.shape) != (net.dim_theta,):
                 raise ValueError(
@@ -93,11 +93,8 @@ class Optimizer:
         raise NotImplementedError
 
     def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self._hyper().items())
+        args = ", ".join(f"{k}={getattr(self, k)!r}" for k in self.hyperparameters)
         return f"{type(self).__name__}({args})"
-
-    def _hyper(self) -> dict:
-        return {"lr": self.lr}
 
 
 class SteepestDescent(Optimizer):
@@ -146,18 +143,12 @@ class BarzilaiBorwein(Optimizer):
     """
 
     name = "barzilai_borwein"
+    hyperparameters = ("lr0",)
+    state = ("theta_prev", "grad_prev")
 
     def __init__(self, lr0: float = 1e-3):
         super().__init__()
         self.lr0 = _check_positive(lr0, "lr0")
-        self.theta_prev = None
-        self.grad_prev = None
-
-    def _state_names(self):
-        return ("theta_prev", "grad_prev")
-
-    def _hyper(self) -> dict:
-        return {"lr0": self.lr0}
 
     def _update(self, net, grad) -> None:
         xp, theta = net.xp, net._theta
@@ -186,18 +177,13 @@ class Momentum(Optimizer):
     """
 
     name = "momentum"
+    hyperparameters = ("lr", "beta")
+    state = ("v",)
 
     def __init__(self, lr: float, beta: float = 0.9):
         super().__init__()
         self.lr = _check_positive(lr, "lr")
         self.beta = _check_beta(beta, "beta")
-        self.v = None
-
-    def _state_names(self):
-        return ("v",)
-
-    def _hyper(self) -> dict:
-        return {"lr": self.lr, "beta": self.beta}
 
     def _update(self, net, grad) -> None:
         if self.v is None:
@@ -221,6 +207,8 @@ class Adam(Optimizer):
     """
 
     name = "adam"
+    hyperparameters = ("lr", "beta1", "beta2", "eps")
+    state = ("m", "v")
 
     def __init__(
         self, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8
@@ -230,14 +218,6 @@ class Adam(Optimizer):
         self.beta1 = _check_beta(beta1, "beta1")
         self.beta2 = _check_beta(beta2, "beta2")
         self.eps = _check_positive(eps, "eps")
-        self.m = None
-        self.v = None
-
-    def _state_names(self):
-        return ("m", "v")
-
-    def _hyper(self) -> dict:
-        return {"lr": self.lr, "beta1": self.beta1, "beta2": self.beta2, "eps": self.eps}
 
     def _update(self, net, grad) -> None:
         xp = net.xp

@@ -164,7 +164,7 @@ def test_state_lives_in_the_networks_namespace_and_dtype(backend, make):
     opt.step(net, net.gradient(X, y))
     opt.step(net, net.gradient(X, y))
     assert net._theta.dtype == net.xp.float32
-    for key in opt._state_names():
+    for key in opt.state:
         buffer = getattr(opt, key)
         assert buffer.dtype == net.xp.float32
         assert type(buffer) is type(net._theta)
