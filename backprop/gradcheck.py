@@ -183,7 +183,7 @@ def gradcheck(net, X, y, *, gradient=None, h=None, sample=None, seed=0, toleranc
         net._theta[...] = xp.asarray(theta, dtype=net._dtype)
         zs, A = net._forward(X)
         signs.append(_kink_signs(net, zs))
-        return float(xp.mean(net._losses(zs[-1], A[-1], Y)))
+        return float(net._mean_loss(zs[-1], A[-1], Y))
 
     try:
         numeric = numerical_gradient(loss, theta0, h, indices)

@@ -378,16 +378,19 @@ class Network:
         """g(X | θ) = a_L, one row per example: shape (n, p_L), or (n, K) class probabilities."""
         return self._forward(self._check_X(X))[1][-1]
 
-    def _losses(self, Z_L, G, Y):
+    def _mean_loss(self, Z_L, G, Y):
+        """ℓ_τ = (1/n) Σ_i C_i as a 0-D backend array, from z_L, g and the target matrix Y
+        (the log-sum-exp form from the logits where the loss has one)."""
+        xp = self.xp
         if self._loss.from_logits_xp is not None:
-            return self._loss.from_logits_xp(self.xp, self._output.logits_xp(self.xp, Z_L), Y)
-        return self._loss.value_xp(self.xp, G, Y)
+            return xp.mean(self._loss.from_logits_xp(xp, self._output.logits_xp(xp, Z_L), Y))
+        return xp.mean(self._loss.value_xp(xp, G, Y))
 
     def loss(self, X, y) -> float:
         """The training loss ℓ_τ = (1/n) Σ_i C_i(θ) (equation (1)), as a Python float."""
         X, Y = self._check_Xy(X, y)
         zs, activations = self._forward(X)
-        return float(self.xp.mean(self._losses(zs[-1], activations[-1], Y)))
+        return float(self._mean_loss(zs[-1], activations[-1], Y))
 
     def _loss_and_gradient(self, X, Y, out=None, with_loss=True):
         """(ℓ_τ as a 0-D backend scalar, ∂ℓ_τ/∂θ flat) for a checked batch X and matrix Y.
@@ -401,7 +404,7 @@ class Network:
             return self._loss_and_gradient_numpy(X, Y, out, with_loss)
         xp = self.xp
         zs, A = self._forward(X)
-        loss = xp.mean(self._losses(zs[-1], A[-1], Y))
+        loss = self._mean_loss(zs[-1], A[-1], Y)
         # Averaging over examples (Algorithm 2, line 3) is done once, on δ_L.
         Delta = output_delta(xp, self._output, self._loss, zs[-1], A[-1], Y) / X.shape[0]
         grad, _ = self._backward(A, Delta)
@@ -556,7 +559,7 @@ class Network:
         # Any other pair (e.g. the reduced softmax): the general code of losses.py.
         xp, Z = self.xp, Zt.T
         G = output.S_xp(xp, Z)
-        value = xp.mean(self._losses(Z, G, Y))
+        value = self._mean_loss(Z, G, Y)
         return value, np.ascontiguousarray(output_delta(xp, output, loss, Z, G, Y) / n)
 
     def _activate(self, ws, l, Z):

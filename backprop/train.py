@@ -80,7 +80,7 @@ def _evaluate(net, X, Y, labels):
     """(ℓ_τ, accuracy or None) on a whole checked set, as backend scalars."""
     xp = net.xp
     zs, A = net._forward(X)
-    loss = xp.mean(net._losses(zs[-1], A[-1], Y))
+    loss = net._mean_loss(zs[-1], A[-1], Y)
     if labels is None:
         return loss, None
     hits = xp.astype(xp.argmax(A[-1], axis=1) == labels, A[-1].dtype)
