@@ -20,20 +20,13 @@ from hypothesis import HealthCheck, settings
 
 import backprop as bp
 
-settings.register_profile(
-    "default",
-    max_examples=60,
+_COMMON = dict(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     print_blob=True,
 )
-settings.register_profile(
-    "thorough",
-    max_examples=1000,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-    print_blob=True,
-)
+settings.register_profile("default", max_examples=60, **_COMMON)
+settings.register_profile("thorough", max_examples=1000, **_COMMON)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 CUPY_REASON = "CuPy with a CUDA device is not available (bp.cupy_available() is False)"

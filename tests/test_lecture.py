@@ -11,15 +11,6 @@ import pytest
 
 import backprop as bp
 
-
-def _polyreg_data():
-    """The course's polynomial-regression set: n = 100, RandomState(12)."""
-    rs = np.random.RandomState(12)
-    u = rs.rand(100, 1)
-    y = 10 - 140 * u + 400 * u**2 - 250 * u**3 + 5 * rs.randn(100, 1)
-    return u, y
-
-
 # ----------------------------------------------------------------------------- dim θ
 
 
@@ -39,7 +30,7 @@ def test_dim_theta_formula(p):
 
 def test_course_network_gradient_on_the_course_data(backend):
     """The course's [1, 20, 20, 1] ReLU net with N(0, 1) parameters, on its data set."""
-    X, y = _polyreg_data()
+    X, y = bp.datasets.polyreg()  # equal to the course's generator: test_datasets.py
     net = bp.Network([1, 20, 20, 1], hidden="relu", output="identity", init="normal", seed=0,
                      backend=backend)
     assert net.loss(X, y) > 25.0  # untrained: worse than the noise variance
@@ -115,14 +106,9 @@ def test_delta_l_is_dC_dz_l(hidden, output, loss):
     zs, _ = net.forward(x[None, :])
     # δ_l from the batch recursion for one example: ∂C/∂b_l = δ_l
     _, db, _ = bp.algorithm1(net, x, y)
-    h = 1e-6
     for l in range(1, net.L + 1):
         z_l = bp.to_numpy(zs[l - 1])[0]
-        numeric = np.empty_like(z_l)
-        for j in range(z_l.size):
-            e = np.zeros_like(z_l)
-            e[j] = h
-            numeric[j] = (_tail_cost(net, l, z_l + e, y) - _tail_cost(net, l, z_l - e, y)) / (2 * h)
+        numeric = bp.numerical_gradient(lambda z, l=l: _tail_cost(net, l, z, y), z_l, h=1e-6)
         np.testing.assert_allclose(bp.to_numpy(db[l - 1]), numeric, rtol=1e-6, atol=1e-9)
 
 
@@ -214,17 +200,12 @@ def test_reduced_softmax_gradient_is_the_logistic_binary_cross_entropy_gradient(
     logistic = bp.Network([3, 4, 1], hidden="tanh", output="logistic", seed=4)
     rng = np.random.default_rng(0)
     X, y = rng.standard_normal((8, 3)), rng.integers(0, 2, 8)
-    theta = logistic.theta
-    h = 1e-6
-    numeric = np.empty(theta.size)
-    for i in range(theta.size):
-        values = []
-        for sign in (1, -1):
-            t = theta.copy()
-            t[i] += sign * h
-            logistic.theta = t
-            values.append(_bce(bp.to_numpy(logistic.predict(X))[:, 0], y))
-        numeric[i] = (values[0] - values[1]) / (2 * h)
+
+    def bce_at(theta):
+        logistic.theta = theta
+        return _bce(bp.to_numpy(logistic.predict(X))[:, 0], y)
+
+    numeric = bp.numerical_gradient(bce_at, logistic.theta, h=1e-6)
     analytic = bp.to_numpy(reduced.gradient(X, y))
     np.testing.assert_allclose(analytic, numeric, rtol=1e-6, atol=1e-9)
 
