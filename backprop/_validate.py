@@ -7,6 +7,7 @@ what came. Nothing is broadcast, clipped or dropped on the way.
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -75,10 +76,7 @@ def _check_finite(xp, x, name: str) -> None:
 
 
 def _size(x) -> int:
-    n = 1
-    for s in x.shape:
-        n *= int(s)
-    return n
+    return math.prod(int(s) for s in x.shape)
 
 
 def _cast(xp, x, dtype, name: str):

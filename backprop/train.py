@@ -271,15 +271,15 @@ def fit(
     if best_theta is not None:
         net._theta[...] = best_theta
 
-    acc = classification
     return History(
         loss=_to_floats(xp, losses),
         time=np.asarray(times, dtype=np.float64),
         evaluated_at=np.asarray(evaluated_at, dtype=np.int64),
         train_loss=_to_floats(xp, train_loss),
         val_loss=_to_floats(xp, val_loss),
-        train_accuracy=_to_floats(xp, train_acc) if acc else np.zeros(0),
-        val_accuracy=_to_floats(xp, val_acc) if acc and validation is not None else np.zeros(0),
+        train_accuracy=_to_floats(xp, train_acc) if classification else np.zeros(0),
+        val_accuracy=(_to_floats(xp, val_acc) if classification and validation is not None
+                      else np.zeros(0)),
         batch_size=B,
         iterations_per_epoch=ipe,
         replacement=replacement,
