@@ -15,6 +15,7 @@ help:
 	@echo "make notebooks  re-execute every notebook in place (fresh kernel, top to bottom)"
 	@echo "make lab        open the chapters in JupyterLab (installs it into .venv once)"
 	@echo "make bench      side-by-side gradient timings (installs benchmarks/requirements.txt)"
+	@echo "make bench-gpu  on an NVIDIA GPU: the CuPy tests, then the GPU timings (results-gpu.json)"
 	@echo "make clean      remove _build and caches"
 
 $(STAMP): requirements.txt pyproject.toml
@@ -53,6 +54,14 @@ lab: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -r benchmarks/requirements.txt
 	$(PY) benchmarks/run.py
+
+# The one GPU check: every test on the CuPy backend must pass (none may be skipped), then
+# the CuPy-vs-torch-CUDA timings. requirements-gpu.txt brings CuPy with NVRTC (~3 GB).
+bench-gpu: $(STAMP)
+	$(PY) -m pip install --quiet -r requirements-gpu.txt -r benchmarks/requirements.txt
+	$(PY) -c "import cupy, sys; sys.exit(0 if cupy.is_available() else 'no CUDA device')"
+	$(PY) -m pytest tests -q -m gpu --ignore=tests/test_book_html.py
+	$(PY) benchmarks/run.py --gpu
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

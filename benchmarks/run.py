@@ -519,7 +519,8 @@ def _available(lib: str) -> str | None:
     need = {"torch": "torch", "sklearn": "sklearn", "torch_cuda": "torch",
             "cupy": "cupy", "gpu_floor": "cupy"}.get(lib)
     if need and importlib.util.find_spec(need) is None:
-        return f"{need} is not installed (pip install -r benchmarks/requirements.txt)"
+        wanted = "requirements-gpu.txt" if need == "cupy" else "benchmarks/requirements.txt"
+        return f"{need} is not installed (pip install -r {wanted})"
     if lib in GPU_LIBS:
         if lib == "torch_cuda":
             import torch
@@ -703,6 +704,45 @@ def _gpu_table(best: dict, shapes: list, dtypes: list) -> str:
     return "\n".join(lines)
 
 
+def _report(results: dict, tables: bool = True) -> None:
+    """Print a CPU run's tables, polyreg times, memory and unmet targets from its results."""
+    if tables:
+        print(f"{results['label'] or 'run'} of {results['date']}, {results['machine']['cpu']}, "
+              f"{results['machine']['threads_per_library']} thread(s) per library")
+        print(results["table"])
+        print(results["table_same_process"])
+    p = results.get("polyreg")
+    if p:
+        print(f"\npolyreg, [1, 20, 20, 1], {p['iterations']} SGD steps of batch "
+              f"{p['batch']} (best of {p.get('runs', 2)} run(s)):")
+        print(f"  lean loop (net._loss_and_gradient): {_fmt_time(p['lean_loop_seconds'])}"
+              + ("" if p["lean_loop_iterations_timed"] == p["iterations"] else
+                 f" (extrapolated from {p['lean_loop_iterations_timed']} steps)"))
+        print(f"  bp.fit:                             {_fmt_time(p['fit_seconds'])}")
+        print(f"  bp.algorithm2 each step:            "
+              f"{_fmt_time(p['algorithm2_seconds_extrapolated'])} (extrapolated from "
+              f"{p['algorithm2_iterations_timed']} steps)")
+        print(f"  speed-up lean loop: {p['speedup_lean_loop_vs_algorithm2']:.0f}x, "
+              f"bp.fit: {p['speedup_fit_vs_algorithm2']:.0f}x "
+              f"(target >= {POLYREG_TARGET:.0f}x)")
+    if results.get("memory"):
+        print("\nmemory of net.gradient on large (tracemalloc; MiB):")
+        mib = 1 << 20
+        for dtype, m in results["memory"].items():
+            print(f"  {dtype}: activations {m['activations_bytes'] / mib:.1f}, "
+                  f"gradient {m['grad_bytes'] / mib:.1f}; peak extra: first call "
+                  f"{m['first_call_peak_extra_bytes'] / mib:.1f}, second call "
+                  f"{m['second_call_peak_extra_bytes'] / mib:.1f}; retained after a call "
+                  f"{m['second_call_retained_bytes'] / mib:.1f}")
+    met = [t for t in results["targets"] if t["met"] is not None]
+    print(f"\ntargets met: {sum(t['met'] for t in met)} of {len(met)}")
+    for t in met:
+        if not t["met"]:
+            how = f" [{t['method']}]" if "method" in t else ""
+            print(f"  unmet: {t['cell']} {t['ratio']} = {t['value']:.2f} "
+                  f"(limit {t['limit']}){how}")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true",
@@ -722,12 +762,18 @@ def main(argv=None) -> int:
                         help="JSON file to write (default benchmarks/results.json, or "
                              "results-gpu.json with --gpu; none with --quick unless given)")
     parser.add_argument("--label", default="", help="a note stored in the JSON (e.g. 'before')")
+    parser.add_argument("--show", metavar="JSON", default=None,
+                        help="print the tables of a stored CPU run (e.g. "
+                             "benchmarks/results.json) and time nothing")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--worker-out", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     if args.worker:
         worker(args)
+        return 0
+    if args.show:
+        _report(json.loads(Path(args.show).read_text()))
         return 0
 
     shapes = (args.shapes.split(",") if args.shapes
@@ -836,42 +882,15 @@ def main(argv=None) -> int:
             best_poly["fit_seconds"] = min(d["fit_seconds"] for d in poly)
             best_poly["speedup_fit_vs_algorithm2"] = (
                 best_poly["algorithm2_seconds_extrapolated"] / best_poly["fit_seconds"])
+            best_poly["runs"] = len(poly)
             results["polyreg"] = best_poly
-            p = best_poly
-            print(f"\npolyreg, [1, 20, 20, 1], {p['iterations']} SGD steps of batch "
-                  f"{p['batch']} (best of {len(poly)} run(s)):")
-            print(f"  lean loop (net._loss_and_gradient): {_fmt_time(p['lean_loop_seconds'])}"
-                  + ("" if p["lean_loop_iterations_timed"] == p["iterations"] else
-                     f" (extrapolated from {p['lean_loop_iterations_timed']} steps)"))
-            print(f"  bp.fit:                             {_fmt_time(p['fit_seconds'])}")
-            print(f"  bp.algorithm2 each step:            "
-                  f"{_fmt_time(p['algorithm2_seconds_extrapolated'])} (extrapolated from "
-                  f"{p['algorithm2_iterations_timed']} steps)")
-            speedup = p["speedup_fit_vs_algorithm2"]
-            print(f"  speed-up lean loop: {p['speedup_lean_loop_vs_algorithm2']:.0f}x, "
-                  f"bp.fit: {speedup:.0f}x (target >= {POLYREG_TARGET:.0f}x)")
+            speedup = best_poly["speedup_fit_vs_algorithm2"]
             targets.append({"cell": "polyreg", "ratio": "algorithm2/fit", "value": speedup,
                             "limit": POLYREG_TARGET, "met": speedup >= POLYREG_TARGET})
 
         if not args.no_memory and "large" in shapes:
-            mem = _run_worker("memory", args, env)["memory"]
-            results["memory"] = mem
-            print("\nmemory of net.gradient on large (tracemalloc; MiB):")
-            for dtype, m in mem.items():
-                mib = 1 << 20
-                print(f"  {dtype}: activations {m['activations_bytes'] / mib:.1f}, "
-                      f"gradient {m['grad_bytes'] / mib:.1f}; peak extra: first call "
-                      f"{m['first_call_peak_extra_bytes'] / mib:.1f}, second call "
-                      f"{m['second_call_peak_extra_bytes'] / mib:.1f}; retained after a call "
-                      f"{m['second_call_retained_bytes'] / mib:.1f}")
-
-        met = [t for t in targets if t["met"] is not None]
-        print(f"\ntargets met: {sum(t['met'] for t in met)} of {len(met)}")
-        for t in met:
-            if not t["met"]:
-                how = f" [{t['method']}]" if "method" in t else ""
-                print(f"  unmet: {t['cell']} {t['ratio']} = {t['value']:.2f} "
-                      f"(limit {t['limit']}){how}")
+            results["memory"] = _run_worker("memory", args, env)["memory"]
+        _report(results, tables=False)
 
     # A GPU run never overwrites the stored CPU results (the book reads both files).
     default = "results-gpu.json" if args.gpu else "results.json"
