@@ -87,8 +87,19 @@ def _relu_inplace(Z, zeros=None):
     return np.maximum(Z, 0.0 if zeros is None else zeros, out=Z)
 
 
+# Below this many entries np.sign is the cheaper 0/1 indicator of a > 0 (a comparison
+# with a float output pays a fixed cost for casting its bool result; above it, the
+# comparison's faster loop wins). Measured with NumPy 2.4 on x86-64, float32 and float64.
+_RELU_SIGN_MAX = 2048
+
+
 def _relu_prime_inplace(A, T):
-    np.greater(A, 0, out=A)  # 1 where a > 0, else 0 (0 at the kink, as _relu_prime)
+    # 1 where a > 0, else 0 (0 at the kink, as _relu_prime). a = max(z, 0) >= 0, so sign(a)
+    # is the same indicator (a zero stays a zero of either sign, and so does the product).
+    if A.size < _RELU_SIGN_MAX:
+        np.sign(A, out=A)
+    else:
+        np.greater(A, 0, out=A)
     np.multiply(A, T, out=A)
 
 

@@ -274,14 +274,16 @@ def test_backward_bad_input():
 
 @pytest.mark.parametrize("hidden", ["relu", "tanh", "logistic", "identity"])
 @pytest.mark.parametrize("blocks", [False, True])
-def test_numpy_fast_path_equals_the_generic_code(monkeypatch, batch, rel, hidden, blocks):
+@pytest.mark.parametrize("p", [[5, 9, 7, 3], [5, 40, 12, 3]])
+def test_numpy_fast_path_equals_the_generic_code(monkeypatch, batch, rel, hidden, blocks, p):
     # With blocks=True the hidden layers are processed in blocks of 64 rows (200 = 3·64 + 8)
-    # and no workspace is kept, the paths that large batches take.
+    # and no workspace is kept, the paths that large batches take. The wider p puts hidden
+    # layers (and blocks) on both sides of the ReLU's sign/comparison switch (2048 entries).
     if blocks:
         monkeypatch.setattr(bp.network, "BLOCK_BYTES", 1)
         monkeypatch.setattr(bp.network, "WORKSPACE_BYTES", 1)
     for output in ["softmax", "identity", "logistic", "softmax_reduced"]:
-        net = bp.Network([5, 9, 7, 3], hidden=hidden, output=output, seed=2)
+        net = bp.Network(p, hidden=hidden, output=output, seed=2)
         generic = net.copy(backend="array_api_strict")
         X, y = batch(net, 200)
         for _ in range(2):  # the second call reuses whatever the first one kept
