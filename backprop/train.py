@@ -22,6 +22,8 @@ from . import _validate as check
 from .backend import to_numpy
 from .optim import get_optimizer
 
+DRAW_EPOCHS = 64  # with replacement=True, epochs of batch indices drawn in one call
+
 
 @dataclass
 class History:
@@ -236,13 +238,18 @@ def fit(
     evaluate(0)
     t, k = 0, ipe  # steps taken; position in the current epoch (ipe = start a new epoch)
     Xe, Ye = X, Y
+    pool, used = np.zeros(0, dtype=np.int64), 0  # indices drawn ahead (replacement=True)
     while t < T:
         if k == ipe:
             k = 0
             if not full_batch:
                 # One gather per epoch; the batches are then slices (views) of it.
                 if replacement:
-                    idx = rng.integers(0, n, size=ipe * B)
+                    if used == pool.shape[0]:
+                        # One call draws DRAW_EPOCHS epochs' indices: the generator gives the
+                        # same stream as one call per epoch, with less overhead per call.
+                        pool, used = rng.integers(0, n, size=DRAW_EPOCHS * ipe * B), 0
+                    idx, used = pool[used : used + ipe * B], used + ipe * B
                 else:
                     idx = rng.permutation(n)
                 idx = xp.asarray(idx)

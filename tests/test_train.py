@@ -113,6 +113,21 @@ def test_with_replacement_batches_are_full_and_repeat(monkeypatch):
     assert counts.min() > 0 and counts.sum() == 400
 
 
+@pytest.mark.parametrize("draw_epochs", [1, 2, 64])
+def test_with_replacement_batches_follow_the_generator_stream(monkeypatch, draw_epochs):
+    # However many epochs of indices fit draws per call, the batches are the seeded
+    # generator's integers in order (40 steps of 10 rows = 400 draws, 14 epochs of 3 steps).
+    monkeypatch.setattr(bp.train, "DRAW_EPOCHS", draw_epochs)
+    n = 25
+    net = bp.Network([1, 3, 1])
+    X = np.arange(n, dtype=float).reshape(-1, 1)
+    seen = _spy_batches(net, monkeypatch)
+    bp.fit(net, X, np.zeros((n, 1)), optimizer=bp.SGD(1e-6), batch_size=10, iterations=40,
+           replacement=True, seed=5)
+    expected = np.random.default_rng(5).integers(0, n, size=400)
+    np.testing.assert_array_equal(np.concatenate(seen).astype(int), expected)
+
+
 def test_same_seed_same_run_and_backends_agree(backend):
     net0, X, y = _regression()
     theta0 = net0.theta
