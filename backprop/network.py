@@ -392,6 +392,19 @@ class Network:
         zs, activations = self._forward(X)
         return float(self._mean_loss(zs[-1], activations[-1], Y))
 
+    def loss_at(self, theta, X, y) -> float:
+        """ℓ_τ(θ) (equation (1)) at another parameter vector θ; the network keeps its own θ.
+
+        The loss as a function of θ alone, e.g. for ``bp.numerical_gradient``:
+        ``numerical_gradient(lambda th: net.loss_at(th, X, y), net.theta)``.
+        """
+        saved = self.theta
+        self.theta = theta
+        try:
+            return self.loss(X, y)
+        finally:
+            self.theta = saved
+
     def _loss_and_gradient(self, X, Y, out=None, with_loss=True):
         """(ℓ_τ as a 0-D backend scalar, ∂ℓ_τ/∂θ flat) for a checked batch X and matrix Y.
 

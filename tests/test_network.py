@@ -297,3 +297,18 @@ def test_gradient_is_a_backend_array(backend, xp, batch):
     X, y = batch(net, 3)
     grad = net.gradient(X, y)
     assert type(grad) is type(xp.asarray([1.0]))
+
+
+def test_loss_at_evaluates_another_theta_and_keeps_the_network_theta():
+    net = bp.Network([3, 4, 2], hidden="tanh", seed=1)
+    X, y = np.ones((5, 3)), np.zeros((5, 2))
+    theta0, other = net.theta, net.theta + 0.5
+    value = net.loss_at(other, X, y)
+    np.testing.assert_array_equal(net.theta, theta0)
+    net.theta = other
+    assert value == net.loss(X, y) and value != bp.Network([3, 4, 2], hidden="tanh",
+                                                            seed=1).loss(X, y)
+    net.theta = theta0
+    with pytest.raises(ValueError):
+        net.loss_at(np.ones(3), X, y)  # wrong length: rejected, theta untouched
+    np.testing.assert_array_equal(net.theta, theta0)
