@@ -212,3 +212,14 @@ def output_delta(xp, output: Output, loss: Loss, Z, G, Y):
     if fused is not None:
         return fused(xp, Z, G, Y)
     return output_delta_general(xp, output, loss, Z, G, Y)
+
+
+def mean_loss(xp, output: Output, loss: Loss, Z, G, Y):
+    """ℓ_τ = (1/n) Σ_i C_i (equation (1)) as a 0-D array, from z_L, g and the targets Y.
+
+    Where the loss has a form in the logits (cross-entropy after a softmax), it is evaluated
+    from z_L through log-sum-exp, which stays finite where ln g would not.
+    """
+    if loss.from_logits_xp is not None:
+        return xp.mean(loss.from_logits_xp(xp, output.logits_xp(xp, Z), Y))
+    return xp.mean(loss.value_xp(xp, G, Y))

@@ -73,13 +73,13 @@ def test_full_batch_sgd_equals_a_hand_written_loop(backend):
 def _spy_batches(net, monkeypatch):
     """Record the first column of every batch that reaches the gradient."""
     seen = []
-    inner = net._loss_and_gradient
+    inner = net.batch_loss_and_gradient
 
     def spy(X, Y):
         seen.append(np.array(bp.to_numpy(X)[:, 0], copy=True))
         return inner(X, Y)
 
-    monkeypatch.setattr(net, "_loss_and_gradient", spy)
+    monkeypatch.setattr(net, "batch_loss_and_gradient", spy)
     return seen
 
 
@@ -117,7 +117,7 @@ def test_with_replacement_batches_are_full_and_repeat(monkeypatch):
 def test_with_replacement_batches_follow_the_generator_stream(monkeypatch, draw_epochs):
     # However many epochs of indices fit draws per call, the batches are the seeded
     # generator's integers in order (40 steps of 10 rows = 400 draws, 14 epochs of 3 steps).
-    monkeypatch.setattr(bp.train, "DRAW_EPOCHS", draw_epochs)
+    monkeypatch.setattr(bp.train, "DRAW_ENTRIES", draw_epochs)
     n = 25
     net = bp.Network([1, 3, 1])
     X = np.arange(n, dtype=float).reshape(-1, 1)
@@ -212,13 +212,13 @@ def _early_stopping_problem(backend="numpy"):
 def test_early_stopping_restores_the_best_theta(backend):
     net, X, y, Xv, yv = _early_stopping_problem(backend)
     thetas = []
-    inner = net._loss_and_gradient
+    inner = net.batch_loss_and_gradient
 
     def spy(Xb, Yb):
         thetas.append(net.theta)
         return inner(Xb, Yb)
 
-    net._loss_and_gradient = spy
+    net.batch_loss_and_gradient = spy
     h = bp.fit(net, X, y, optimizer=bp.SteepestDescent(0.05), epochs=200,
                validation=(Xv, yv), early_stopping=3)
     assert h.stopped_early
@@ -276,7 +276,7 @@ def test_bad_arguments_raise_before_any_work(kwargs, error, match, monkeypatch):
     def boom(*args):
         raise AssertionError("a gradient was computed before the checks finished")
 
-    monkeypatch.setattr(net, "_loss_and_gradient", boom)
+    monkeypatch.setattr(net, "batch_loss_and_gradient", boom)
     with pytest.raises(error, match=match):
         bp.fit(net, X, y, **kwargs)
     np.testing.assert_array_equal(net.theta, theta0)
