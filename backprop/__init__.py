@@ -32,11 +32,12 @@ from .gradcheck import (
     numerical_jacobian,
 )
 from .gradients import algorithm1, algorithm2
+from .history import DivergenceError, History
 from .io import load, save
 from .losses import LOSSES, OUTPUTS, output_delta, output_delta_general
 from .network import Network
 from .optim import SGD, Adam, BarzilaiBorwein, Momentum, Optimizer, SteepestDescent
-from .train import History, fit
+from .train import fit
 
 __version__ = "0.1.0"
 
@@ -47,6 +48,7 @@ __all__ = [
     "SGD",
     "Adam",
     "BarzilaiBorwein",
+    "DivergenceError",
     "GradcheckResult",
     "History",
     "Momentum",
