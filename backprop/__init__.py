@@ -12,6 +12,12 @@ reads Z_l = A_{l-1} W_l^T + b_l. θ is one flat vector: W_1 (row-major), b_1, ..
 of length dim θ = Σ_l (p_{l-1} p_l + p_l). The squared-error loss is ||y - g||² (no 1/2);
 the training loss ℓ_τ is the mean of C_i over the examples.
 
+Where things are: ``gradients`` holds the lecture's algorithms and the batch form every
+backend runs (forward, backpropagate, batch_gradient); ``network`` the Network (settings in
+``settings``, θ's layout in ``parameters``); ``activations`` and ``losses`` the tables of S,
+S', losses and δ_L; ``optim``, ``train`` and ``history`` the training. The private
+``_numpy_kernel`` computes the batch gradient in place on NumPy, only for speed.
+
 Quick start::
 
     import backprop as bp
@@ -21,7 +27,7 @@ Quick start::
     print(bp.gradcheck(net, X, y))     # central differences, per layer
 """
 
-from . import activations, backend, datasets, losses, optim, plotting, timing
+from . import activations, backend, datasets, gradients, losses, optim, parameters, plotting, timing
 from .activations import ACTIVATIONS
 from .backend import available_backends, cupy_available, get_namespace, to_numpy
 from .gradcheck import (
@@ -63,12 +69,14 @@ __all__ = [
     "backend",
     "cupy_available",
     "datasets",
+    "gradients",
     "fit",
     "get_namespace",
     "gradcheck",
     "load",
     "losses",
     "optim",
+    "parameters",
     "output_delta",
     "output_delta_general",
     "numerical_gradient",

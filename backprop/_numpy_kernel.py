@@ -106,19 +106,26 @@ BACKWARD = {"identity": _identity_back, "logistic": _logistic_back, "relu": _rel
             "tanh": _tanh_back}
 
 
-def forward_inplace(act, Z, zeros=None):
-    """a = S(z) written over Z where this module has an in-place form; else a new array."""
+def generic_forward(act):
+    """S from the activation table, as a form with the in-place signature (a new array)."""
+    return lambda Z, zeros=None: act.S_xp(_xp, Z)
+
+
+def generic_backward(act):
+    """A := S'(z) ⊙ T from the table's S' written through a (one temporary array)."""
+    return lambda A, T: np.multiply(T, act.S_prime_from_a_xp(_xp, A), out=A)
+
+
+def forward_form(act):
+    """(a = S(z) written over Z, True) where this module has an in-place form; else the
+    table's S, which returns a new array, and False."""
     form = FORWARD.get(act.name)
-    return act.S_xp(_xp, Z) if form is None else form(Z, zeros)
+    return (generic_forward(act), False) if form is None else (form, True)
 
 
-def backward_inplace(act, A, T) -> None:
-    """A := S'(z) ⊙ T, with S'(z) computed from a = S(z) held in A. T may be changed."""
-    form = BACKWARD.get(act.name)
-    if form is None:
-        np.multiply(T, act.S_prime_from_a_xp(_xp, A), out=A)
-    else:
-        form(A, T)
+def backward_form(act):
+    """A := S'(z) ⊙ T, from a = S(z) held in A: the in-place form, or the generic one."""
+    return BACKWARD.get(act.name) or generic_backward(act)
 
 
 # ----------------------------------------------------------------------------- output and loss
@@ -149,19 +156,19 @@ def _elementwise_squared_error(ws, Zt, Y, n, with_loss, output, loss):
     # C = ||g - y||^2, δ_L = S'_L(z_L) ⊙ 2(g - y).
     act = output.activation
     identity = act.name == "identity"
-    G = Zt if identity else forward_inplace(act, Zt)
+    G = Zt if identity else forward_form(act)[0](Zt)
     R = ws.Gt
     np.subtract(G, Y.T, R)
     value = np.vdot(R, R) / n if with_loss else None
     if identity:
         np.multiply(R, 2 / n, R)
         return value, R.T
-    backward_inplace(act, G, R)  # G := S'(z_L) ⊙ (g - y)
+    backward_form(act)(G, R)  # G := S'(z_L) ⊙ (g - y)
     np.multiply(G, 2 / n, G)
     return value, G.T
 
 
-def _general(ws, Zt, Y, n, with_loss, output, loss):
+def general_output(ws, Zt, Y, n, with_loss, output, loss):
     # Any other pair (e.g. the reduced softmax): the general code of losses.py.
     Z = Zt.T
     G = output.S_xp(_xp, Z)
@@ -273,8 +280,12 @@ class Kernel:
         self.WT = [W.T for W in self.W]
         self.b = [theta[layer.b] for layer in layers]
         self.b_col = self.b[-1].reshape(-1, 1)
-        self.hidden, self.output, self.loss = hidden, output, loss
-        self.output_form = OUTPUT_FORMS.get((output.name, loss.name), _general)
+        self.output, self.loss = output, loss
+        # per hidden layer: (S over Z, in place?) and S' from a; replaceable, as the
+        # benchmark does to measure what the in-place forms save
+        self.S = [forward_form(act) for act in hidden]
+        self.dS = [backward_form(act) for act in hidden]
+        self.output_form = OUTPUT_FORMS.get((output.name, loss.name), general_output)
         self.workspaces = WorkspaceCache(self.p, K, self.dtype)
         self.eye = np.eye(K, dtype=self.dtype) if loss.classification else None
 
@@ -350,27 +361,27 @@ class Kernel:
     def _activate(self, ws, l, Z):
         """a_{l+1} = S(z_{l+1}) over Z (0-based l), in blocks of rows against ws.zeros when
         the batch needs several."""
-        act, zeros = self.hidden[l], ws.zeros[l + 1]
-        if ws.one_block or act.name not in FORWARD:
-            return forward_inplace(act, Z, zeros if ws.one_block else None)
+        (S, inplace), zeros = self.S[l], ws.zeros[l + 1]
+        if ws.one_block or not inplace:
+            return S(Z, zeros if ws.one_block else None)
         rows, n = zeros.shape[0], Z.shape[0]
         for r0 in range(0, n, rows):
             r1 = min(r0 + rows, n)
-            forward_inplace(act, Z[r0:r1], zeros[: r1 - r0])
+            S(Z[r0:r1], zeros[: r1 - r0])
         return Z
 
     def _delta_back(self, ws, Delta, l, A):
         """Delta_l = (Delta_{l+1} W_{l+1}) ⊙ S'(A_l) (0-based l), written over A = a_l, the
         product formed block by block in ws.block[l]."""
-        W, act, T = self.W[l], self.hidden[l - 1], ws.block[l]
+        W, dS, T = self.W[l], self.dS[l - 1], ws.block[l]
         if ws.one_block:
             np.dot(Delta, W, T)
-            backward_inplace(act, A, T)
+            dS(A, T)
             return A
         rows, n = T.shape[0], A.shape[0]
         for r0 in range(0, n, rows):
             r1 = min(r0 + rows, n)
             Tb = T[: r1 - r0]
             np.dot(Delta[r0:r1], W, Tb)
-            backward_inplace(act, A[r0:r1], Tb)
+            dS(A[r0:r1], Tb)
         return A
