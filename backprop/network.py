@@ -38,11 +38,6 @@ except ImportError:  # pragma: no cover - the package works without it, only slo
 _FIXED = SETTINGS + ("L", "K", "dim_theta", "xp", "W", "b", "layers")
 
 
-def _rebuild(config: dict, theta):
-    """A network from its settings and θ (what pickle and copy.deepcopy call)."""
-    return Network._from(config, theta)
-
-
 class Network:
     """A feed-forward network g(x | θ) with layer widths p = [p_0, p_1, ..., p_L].
 
@@ -111,8 +106,8 @@ class Network:
             )
         object.__setattr__(self, name, value)
 
-    def __reduce__(self):
-        return _rebuild, (dict(self._config), self.theta)
+    def __reduce__(self):  # pickle and copy.deepcopy: the settings and θ, nothing else
+        return Network._from, (dict(self._config), self.theta)
 
     # ------------------------------------------------------------------ settings
     p = property(lambda self: self._config["p"], doc="Widths (p_0, ..., p_L).")
@@ -158,9 +153,13 @@ class Network:
                 f"{kind}[{index}] (layer l = {layer.l}) must have shape {shape}; "
                 f"got shape {tuple(value.shape)}"
             )
-        check._check_finite(self.xp, value, f"{kind}[{index}]")
-        target = layer.W if kind == "W" else layer.b
-        self._theta[target] = self.xp.reshape(self.xp.astype(value, self._dtype), (-1,))
+        # finite and within the dtype's range (the shape is right by now)
+        name, rows = f"{kind}[{index}]", layer.shape[0]
+        if kind == "W":
+            value = check.check_targets(self.xp, value, rows, shape[1], self._dtype, name)
+            self._theta[layer.W] = self.xp.reshape(value, (-1,))
+        else:
+            self._theta[layer.b] = check.check_theta(self.xp, value, rows, self._dtype, name)
 
     @property
     def theta(self) -> np.ndarray:
@@ -336,9 +335,10 @@ class Network:
                     f"{name} must have shape (n, {width}) with the n = {n} rows of "
                     f"activations[0]; got shape {tuple(x.shape)}"
                 )
-            check._check_finite(xp, x, name)
-        A = [check._cast(xp, A[l], self._dtype, f"activations[{l}]") for l in range(L)]
-        return gradients.backpropagate(self, A, check._cast(xp, Delta, self._dtype, "Delta_L"))
+        # finite, and cast to the network's dtype (the shapes are right by now)
+        A = [check.check_X(xp, A[l], self.p[l], self._dtype, f"activations[{l}]") for l in range(L)]
+        Delta = check.check_X(xp, Delta, self.p[L], self._dtype, "Delta_L")
+        return gradients.backpropagate(self, A, Delta)
 
     def __repr__(self) -> str:
         hidden = self.hidden[0] if len(set(self.hidden)) == 1 else self.hidden
