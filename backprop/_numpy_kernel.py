@@ -227,7 +227,7 @@ class WorkspaceCache:
     """The workspaces a network keeps, one per (batch size, thread), guarded by a lock.
 
     Each thread gets its own workspace, so threads never write into the same arrays; the
-    dictionary itself is only read or changed under the lock.
+    dictionary is changed (and iterated) only under the lock, and read by single lookups.
     """
 
     def __init__(self, p, K: int, dtype):
@@ -239,8 +239,7 @@ class WorkspaceCache:
         """This thread's workspace for n rows: a kept one, a new kept one, or (when it would
         exceed WORKSPACE_BYTES) a new one that is not kept (None if ``keep_large`` is False)."""
         key = (n, threading.get_ident())
-        with self._lock:
-            ws = self._kept.get(key)
+        ws = self._kept.get(key)  # one atomic read; only changes need the lock
         if ws is not None:
             return ws
         if Workspace.layout(self.p, self.K, self.dtype, n)[2] > WORKSPACE_BYTES:
@@ -332,8 +331,8 @@ class Kernel:
         gradient's slices, and Delta_{l-1} = (Delta_l W_l) ⊙ S'(A_{l-1}) overwrites A_{l-1}.
         Positional out= arguments: a little less overhead per call.
         """
-        n, L, layers = X.shape[0], self.L, self.layers
-        if not (X.flags.c_contiguous or X.flags.f_contiguous):
+        n, L, layers, flags = X.shape[0], self.L, self.layers, X.flags
+        if not (flags.c_contiguous or flags.f_contiguous):
             X = np.ascontiguousarray(X)  # strided input: BLAS needs one unit stride
         ws = self.workspaces.get(n)
         grad = np.empty(self.dim_theta, dtype=self.dtype) if out is None else out

@@ -24,8 +24,6 @@ from __future__ import annotations
 import math
 import numbers
 
-from array_api_compat import is_array_api_obj
-
 
 def _check_positive(value, name: str) -> float:
     """A finite real number > 0 (a learning rate, ε), as a Python float."""
@@ -78,12 +76,13 @@ class Optimizer:
 
         grad: flat array of the network's backend, shape (dim_theta,), in θ's order.
         """
-        if not is_array_api_obj(grad):
+        shape = getattr(grad, "shape", None)  # cheaper than a full type test, once per step
+        if shape is None:
             raise TypeError(
                 f"grad must be an array of the network's backend ({net.backend}) of shape "
                 f"(dim_theta,) = ({net.dim_theta},); got {type(grad).__name__}"
             )
-        if tuple(grad.shape) != (net.dim_theta,):
+        if tuple(shape) != (net.dim_theta,):
             raise ValueError(
                 f"grad must be a flat vector of length dim(theta) = {net.dim_theta}; "
                 f"got shape {tuple(grad.shape)}"

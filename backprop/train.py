@@ -198,48 +198,61 @@ def _loop(net, run, rec, bar) -> bool:
     """Make the steps and evaluations of ``run``; True when early stopping ended it.
 
     Before each step θ is copied into ``run.backup``, so a step that leaves θ non-finite can
-    be undone; ``run.t`` counts the completed steps and ``run.in_step`` is True while θ may
-    be between two iterates.
+    be undone. On the way out (an interrupt included) ``run.t`` holds the completed steps and
+    ``run.in_step`` says whether θ may be between two iterates.
     """
-    xp, opt, theta, B, T = net.xp, run.opt, net.theta_buffer, run.B, run.T
-    epochs = batch_indices(np.random.default_rng(run.seed), run.n, run.ipe * B, run.replacement)
-    t0, k, idx, Xe, Ye = time.perf_counter(), run.ipe, None, None, None
-    while run.t < T:
-        if k == run.ipe:  # a new epoch: one gather, the batches are then slices of it
-            k = 0
-            if not run.full_batch:
-                idx = next(epochs)
-                if run.hook is None:
-                    rows = xp.asarray(idx)
-                    Xe, Ye = xp.take(run.X, rows, axis=0), xp.take(run.Y, rows, axis=0)
-        stop = min((k + 1) * B, run.n if run.full_batch else idx.shape[0])
-        if run.hook is not None:
-            loss, grad = run.hook(None if run.full_batch else idx[k * B : stop])
-        elif run.full_batch:
-            loss, grad = net.batch_loss_and_gradient(run.X, run.Y)
-        else:  # the array API forbids out-of-range stops, hence `stop`
-            loss, grad = net.batch_loss_and_gradient(Xe[k * B : stop, ...], Ye[k * B : stop, ...])
-        loss = float(loss)
-        if not math.isfinite(loss):
-            _diverged(net, run, rec, loss, "batch loss")
-        run.in_step = True
-        run.backup[...] = theta
-        opt.step(net, grad)
-        rec.losses.append(loss)
-        rec.times.append(time.perf_counter() - t0)
-        run.t += 1
-        run.in_step = False
-        k += 1
-        if bar is not None:
-            bar.update(1)
-        if run.t % run.every == 0 or run.t == T:
-            train, val = rec.evaluate(net, run, run.t)
-            if not math.isfinite(train):
-                _diverged(net, run, rec, train, "training loss")
+    xp, opt, theta, backup, B, T = net.xp, run.opt, net.theta_buffer, run.backup, run.B, run.T
+    ipe, every, full, hook = run.ipe, run.every, run.full_batch, run.hook
+    gradient = net.batch_loss_and_gradient
+    losses, times, isfinite, clock = rec.losses, rec.times, math.isfinite, time.perf_counter
+    epochs = batch_indices(np.random.default_rng(run.seed), run.n, ipe * B, run.replacement)
+    t0, t, k, in_step = clock(), run.t, ipe, False
+    idx, Xe, Ye, rows_in_epoch = None, run.X, run.Y, run.n
+    try:
+        while t < T:
+            if k == ipe:  # a new epoch: one gather, the batches are then slices of it
+                k = 0
+                if not full:
+                    idx = next(epochs)
+                    rows_in_epoch = idx.shape[0]
+                    if hook is None:
+                        rows = xp.asarray(idx)
+                        Xe, Ye = xp.take(run.X, rows, axis=0), xp.take(run.Y, rows, axis=0)
+            stop = min((k + 1) * B, rows_in_epoch)  # the array API forbids out-of-range stops
+            if hook is not None:
+                loss, grad = hook(None if full else idx[k * B : stop])
+            elif full:
+                loss, grad = gradient(Xe, Ye)
+            else:
+                loss, grad = gradient(Xe[k * B : stop, ...], Ye[k * B : stop, ...])
+            loss = float(loss)
+            if not isfinite(loss):
+                run.t = t
+                _diverged(net, run, rec, loss, "batch loss")
+            in_step = True
+            backup[...] = theta
+            opt.step(net, grad)
+            losses.append(loss)
+            times.append(clock() - t0)
+            t += 1
+            in_step = False
+            k += 1
             if bar is not None:
-                bar.set_postfix(train_loss=f"{train:.4g}", refresh=False)
-            if run.stopper is not None and run.stopper.update(val, len(rec.val) - 1, theta, xp):
-                return True
+                bar.update(1)
+            if t % every == 0 or t == T:
+                run.t = t
+                train, val = rec.evaluate(net, run, t)
+                if not isfinite(train):
+                    _diverged(net, run, rec, train, "training loss")
+                if bar is not None:
+                    bar.set_postfix(train_loss=f"{train:.4g}", refresh=False)
+                if run.stopper is not None and run.stopper.update(val, len(rec.val) - 1,
+                                                                  theta, xp):
+                    return True
+    except KeyboardInterrupt:
+        run.t, run.in_step = t, in_step
+        raise
+    run.t = t
     return False
 
 
