@@ -279,7 +279,7 @@ class Kernel:
         self.WT = [W.T for W in self.W]
         self.b = [theta[layer.b] for layer in layers]
         self.b_col = self.b[-1].reshape(-1, 1)
-        self.output, self.loss = output, loss
+        self.output, self.loss, self.heads = output, loss, list(hidden) + [output]
         # per hidden layer: (S over Z, in place?) and S' from a; replaceable, as the
         # benchmark does to measure what the in-place forms save
         self.S = [forward_form(act) for act in hidden]
@@ -321,7 +321,18 @@ class Kernel:
                 return y.reshape(n, 1)
         return None
 
-    # ---- the gradient
+    # ---- the forward pass and the gradient
+    def forward(self, X):
+        """([Z_1, ..., Z_L], [A_0, ..., A_L]) as gradients.forward computes them: each product
+        written into a new array that the bias is then added to (one temporary fewer)."""
+        Z, A = [], [X]
+        for l, head in enumerate(self.heads):
+            z = np.dot(A[l], self.WT[l])
+            z += self.b[l]
+            Z.append(z)
+            A.append(head.S_xp(_xp, z))
+        return Z, A
+
     def loss_and_gradient(self, X, Y, out=None, with_loss=True):
         """(ℓ_τ or None, ∂ℓ_τ/∂θ) for a checked batch, the gradient written into ``out``
         (a contiguous flat array of the dtype and length dim θ) or a new array.

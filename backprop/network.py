@@ -1,21 +1,16 @@
 """The feed-forward network: its settings, its parameters θ, and the calls that use them.
 
 Python lists are 0-based and the lecture's layers are 1-based: ``net.W[l-1]`` is W_l,
-``net.b[l-1]`` is b_l, ``zs[l-1]`` is z_l and ``activations[l]`` is a_l (a_0 = X).
+``net.b[l-1]`` is b_l, ``zs[l-1]`` is z_l and ``activations[l]`` is a_l (a_0 = X). All
+parameters live in one flat buffer θ (``parameters.py``); each W_l and b_l is a view into it.
 
-All parameters live in one flat buffer θ (W_1 row-major, b_1, ..., W_L, b_L; see
-``parameters.py``); each W_l and b_l is a view into it, so reading θ needs no copy and an
-optimiser updates every layer with one vector operation.
+The computations are those of ``gradients.py``, written once against the array API; on NumPy
+a private kernel (``_numpy_kernel.py``) computes the same equations faster, in place.
 
-The computations are those of ``gradients.py``, written once against the array API. On
-NumPy the batch gradient runs instead through a private kernel (``_numpy_kernel.py``) that
-computes the same equations in place, with arrays reused from one call to the next.
-
-Threads: every method that does not change the network (forward, predict, loss, loss_at,
+Threads: the methods that do not change the network (forward, predict, loss, loss_at,
 gradient, loss_and_gradient, backward, batch_loss, batch_loss_and_gradient) may run in
-several threads at once and returns what a serial call returns; the kernel gives each thread
-its own arrays. Writing θ (``theta =``, ``W[l] =``, an optimiser) while another thread
-computes with it is not safe.
+several threads at once and return what serial calls return (the kernel gives each thread
+its own arrays). Writing θ while another thread computes with it is not safe.
 """
 
 from __future__ import annotations
@@ -234,16 +229,21 @@ class Network:
         z_l = W_l a_{l-1} + b_l, a_l = S_l(z_l) (Algorithm 1, lines 1-4), row by row.
         X: (n, p_0); z_l, a_l: (n, p_l), except a_L: (n, K) for the reduced softmax.
         """
-        return gradients.forward(self, self.checked_X(X))
+        return self._forward(self.checked_X(X))
+
+    def _forward(self, X, theta=None):
+        if self._kernel is None or theta is not None:
+            return gradients.forward(self, X, theta)
+        return self._kernel.forward(X)
 
     def predict(self, X):
         """g(X | θ) = a_L, one row per example: shape (n, p_L), or (n, K) class probabilities."""
-        return gradients.forward(self, self.checked_X(X))[1][-1]
+        return self._forward(self.checked_X(X))[1][-1]
 
     def batch_loss(self, X, Y, theta=None):
         """ℓ_τ = (1/n) Σ_i C_i as a 0-D backend array, for (X, Y) from ``checked_batch``, at
         the network's θ or at another flat ``theta`` (the network's θ is not touched)."""
-        zs, A = gradients.forward(self, X, theta)
+        zs, A = self._forward(X, theta)
         return mean_loss(self.xp, self._output, self._loss, zs[-1], A[-1], Y)
 
     def loss(self, X, y) -> float:

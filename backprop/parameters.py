@@ -99,6 +99,9 @@ class LayerViews(Sequence):
     def __getitem__(self, index):
         return self._views[index]
 
+    def __iter__(self):
+        return iter(self._views)
+
     def __setitem__(self, index, value) -> None:
         # Python and NumPy integers are layer indices; slices and bools are not.
         if isinstance(index, bool) or not isinstance(index, numbers.Integral):

@@ -115,3 +115,13 @@ def test_the_package_works_without_the_kernel():
     y = np.arange(20) % 2
     assert values[0] == pytest.approx(net.loss(X, y), rel=1e-14)
     np.testing.assert_allclose(values[1:], net.gradient(X, y)[:3], rtol=1e-12)
+
+
+@pytest.mark.parametrize("output, loss", PAIRS)
+def test_kernel_forward_equals_the_readable_forward(output, loss):
+    net = bp.Network([5, 12, 7, 3], hidden=["relu", "logistic"], output=output, loss=loss)
+    X, _ = _batch(net, 30)
+    Z, A = net.forward(X)  # the kernel's
+    Z_ref, A_ref = bp.gradients.forward(net, X)
+    for mine, ref in zip(Z + A, Z_ref + A_ref, strict=True):
+        np.testing.assert_allclose(mine, ref, rtol=1e-14, atol=1e-15)
