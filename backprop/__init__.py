@@ -18,6 +18,14 @@ backend runs (forward, backpropagate, batch_gradient); ``network`` the Network (
 S', losses and δ_L; ``optim``, ``train`` and ``history`` the training. The private
 ``_numpy_kernel`` computes the batch gradient in place on NumPy, only for speed.
 
+Code built on the package (optimisers, gradient checks, distributed training) uses this
+interface of a network, never its private attributes: ``net.checked_batch(X, y)`` -> (X, Y)
+checked once; ``net.batch_loss(X, Y, theta=None)`` and ``net.batch_loss_and_gradient(X, Y,
+out=None)`` on such a batch; ``net.theta_buffer``, the live flat θ an optimiser updates in
+place; ``net.layers`` (θ's layout), ``net.output_layer``, ``net.loss_function``; and the
+module functions ``gradients.forward``, ``gradients.backpropagate``,
+``gradients.batch_gradient``. ``net.release_workspace()`` frees the NumPy kernel's arrays.
+
 Quick start::
 
     import backprop as bp

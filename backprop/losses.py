@@ -20,6 +20,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from array_api_compat import array_namespace
+
 from .activations import ACTIVATIONS, ALIASES, Activation
 
 # ----------------------------------------------------------------------------- outputs
@@ -66,6 +68,20 @@ class Output:
     def n_outputs(self, p_L: int) -> int:
         """K, the length of g: p_L, or p_L + 1 for the reduced softmax."""
         return p_L + self.extra_class
+
+    def S(self, Z):
+        """g = S_L(z_L), one row per example (any backend)."""
+        return self.S_xp(array_namespace(Z), Z)
+
+    def S_prime(self, Z):
+        """S_L'(z_L) element by element, for an element-wise output; a softmax has a full
+        Jacobian instead, applied to a vector by ``vjp_xp``."""
+        if self.activation is None:
+            raise TypeError(
+                f"output {self.name!r} is not element-wise: its derivative is the matrix "
+                f"∂S_L/∂z_L, applied as (∂S_L/∂z_L) v by vjp_xp(xp, Z, G, V)"
+            )
+        return self.activation.S_prime(Z)
 
 
 def _elementwise_output(act: Activation) -> Output:
