@@ -12,6 +12,20 @@ reads Z_l = A_{l-1} W_l^T + b_l. θ is one flat vector: W_1 (row-major), b_1, ..
 of length dim θ = Σ_l (p_{l-1} p_l + p_l). The squared-error loss is ||y - g||² (no 1/2);
 the training loss ℓ_τ is the mean of C_i over the examples.
 
+Where things are: ``gradients`` holds the lecture's algorithms and the batch form every
+backend runs (forward, backpropagate, batch_gradient); ``network`` the Network (settings in
+``settings``, θ's layout in ``parameters``); ``activations`` and ``losses`` the tables of S,
+S', losses and δ_L; ``optim``, ``train`` and ``history`` the training. The private
+``_numpy_kernel`` computes the batch gradient in place on NumPy, only for speed.
+
+Code built on the package (optimisers, gradient checks, distributed training) uses this
+interface of a network, never its private attributes: ``net.checked_batch(X, y)`` -> (X, Y)
+checked once; ``net.batch_loss(X, Y, theta=None)`` and ``net.batch_loss_and_gradient(X, Y,
+out=None)`` on such a batch; ``net.theta_buffer``, the live flat θ an optimiser updates in
+place; ``net.layers`` (θ's layout), ``net.output_layer``, ``net.loss_function``; and the
+module functions ``gradients.forward``, ``gradients.backpropagate``,
+``gradients.batch_gradient``. ``net.release_workspace()`` frees the NumPy kernel's arrays.
+
 Quick start::
 
     import backprop as bp
@@ -21,7 +35,7 @@ Quick start::
     print(bp.gradcheck(net, X, y))     # central differences, per layer
 """
 
-from . import activations, backend, datasets, losses, optim, plotting, timing
+from . import activations, backend, datasets, gradients, losses, optim, parameters, plotting, timing
 from .activations import ACTIVATIONS
 from .backend import available_backends, cupy_available, get_namespace, to_numpy
 from .gradcheck import (
@@ -32,11 +46,12 @@ from .gradcheck import (
     numerical_jacobian,
 )
 from .gradients import algorithm1, algorithm2
+from .history import DivergenceError, History
 from .io import load, save
 from .losses import LOSSES, OUTPUTS, output_delta, output_delta_general
 from .network import Network
 from .optim import SGD, Adam, BarzilaiBorwein, Momentum, Optimizer, SteepestDescent
-from .train import History, fit
+from .train import fit
 
 __version__ = "0.1.0"
 
@@ -47,6 +62,7 @@ __all__ = [
     "SGD",
     "Adam",
     "BarzilaiBorwein",
+    "DivergenceError",
     "GradcheckResult",
     "History",
     "Momentum",
@@ -61,12 +77,14 @@ __all__ = [
     "backend",
     "cupy_available",
     "datasets",
+    "gradients",
     "fit",
     "get_namespace",
     "gradcheck",
     "load",
     "losses",
     "optim",
+    "parameters",
     "output_delta",
     "output_delta_general",
     "numerical_gradient",

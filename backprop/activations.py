@@ -1,9 +1,9 @@
 """Element-wise activation functions S and their derivatives S'.
 
 One table, ``ACTIVATIONS``, maps a name to an :class:`Activation` holding S, S' and S'
-written through the output a = S(z) (which the fast batch gradient uses, since it keeps
-the a_l of the forward pass anyway), plus optional in-place NumPy forms of S and S' for
-the fast path. Adding an activation is one entry and one test.
+written through the output a = S(z) (which the batch gradient uses, since it keeps the a_l
+of the forward pass anyway). Adding an activation is one entry and one test (the NumPy
+kernel's in-place forms, keyed by name, are optional).
 
 Softmax is not element-wise, so it is not here: it is an *output head* (see ``losses``).
 
@@ -16,7 +16,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import numpy as np
 from array_api_compat import array_namespace
 
 
@@ -69,56 +68,6 @@ def _tanh_prime_a(xp, a):
     return 1 - a * a
 
 
-# In-place NumPy forms, for the fast batch gradient (network.py), as scikit-learn keeps them:
-# S_inplace(Z, zeros) writes a = S(z) over Z (``zeros``: None, or an array of zeros of Z's
-# shape, against which NumPy's maximum is several times faster than against the number 0);
-# S_prime_inplace(A, T) writes S'(z) ⊙ T over A, where A holds a = S(z) (T may change).
-
-
-def _identity_inplace(Z, zeros=None):
-    return Z
-
-
-def _identity_prime_inplace(A, T):
-    np.copyto(A, T)
-
-
-def _relu_inplace(Z, zeros=None):
-    return np.maximum(Z, 0.0 if zeros is None else zeros, out=Z)
-
-
-# Below this many entries np.sign is the cheaper 0/1 indicator of a > 0 (a comparison
-# with a float output pays a fixed cost for casting its bool result; above it, the
-# comparison's faster loop wins). Measured with NumPy 2.4 on x86-64, float32 and float64.
-_RELU_SIGN_MAX = 2048
-
-
-def _relu_prime_inplace(A, T):
-    # 1 where a > 0, else 0 (0 at the kink, as _relu_prime). a = max(z, 0) >= 0, so sign(a)
-    # is the same indicator (a zero stays a zero of either sign, and so does the product).
-    if A.size < _RELU_SIGN_MAX:
-        np.sign(A, out=A)
-    else:
-        np.greater(A, 0, out=A)
-    np.multiply(A, T, out=A)
-
-
-def _tanh_inplace(Z, zeros=None):
-    return np.tanh(Z, out=Z)
-
-
-def _tanh_prime_inplace(A, T):
-    np.multiply(A, A, out=A)
-    np.subtract(1, A, out=A)
-    np.multiply(A, T, out=A)
-
-
-def _logistic_prime_inplace(A, T):
-    np.multiply(T, A, out=T)
-    np.subtract(1, A, out=A)
-    np.multiply(A, T, out=A)
-
-
 @dataclass(frozen=True)
 class Activation:
     """An element-wise activation: S(z), S'(z) and S' written in terms of a = S(z).
@@ -132,9 +81,6 @@ class Activation:
     S_xp: Callable
     S_prime_xp: Callable
     S_prime_from_a_xp: Callable
-    smooth: bool
-    S_inplace: Callable | None = None  # NumPy only; None: use S_xp (a new array)
-    S_prime_inplace: Callable | None = None  # NumPy only, from a = S(z)
 
     def S(self, z):
         """a = S(z), applied element by element."""
@@ -150,15 +96,10 @@ class Activation:
 
 
 ACTIVATIONS: dict[str, Activation] = {
-    "identity": Activation("identity", _identity, _identity_prime, _identity_prime, True,
-                           _identity_inplace, _identity_prime_inplace),
-    # the stable logistic needs a temporary, so it has no in-place S
-    "logistic": Activation("logistic", _logistic, _logistic_prime, _logistic_prime_a, True,
-                           None, _logistic_prime_inplace),
-    "relu": Activation("relu", _relu, _relu_prime, _relu_prime_a, False,
-                       _relu_inplace, _relu_prime_inplace),
-    "tanh": Activation("tanh", _tanh, _tanh_prime, _tanh_prime_a, True,
-                       _tanh_inplace, _tanh_prime_inplace),
+    "identity": Activation("identity", _identity, _identity_prime, _identity_prime),
+    "logistic": Activation("logistic", _logistic, _logistic_prime, _logistic_prime_a),
+    "relu": Activation("relu", _relu, _relu_prime, _relu_prime_a),
+    "tanh": Activation("tanh", _tanh, _tanh_prime, _tanh_prime_a),
 }
 ALIASES = {"sigmoid": "logistic"}
 

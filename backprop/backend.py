@@ -97,11 +97,6 @@ def to_numpy(x) -> np.ndarray:
     return np.asarray(x)
 
 
-def from_numpy(xp, x: np.ndarray, dtype=None):
-    """Move a NumPy array onto the backend ``xp`` (a copy on a GPU, no copy on NumPy)."""
-    return xp.asarray(x, dtype=dtype)
-
-
 def dtype_of(xp, name: str):
     """The backend dtype object for 'float64' or 'float32'."""
     if name not in ("float64", "float32"):

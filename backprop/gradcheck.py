@@ -27,6 +27,8 @@ import numpy as np
 
 from . import _validate as check
 from .backend import to_numpy
+from .gradients import forward
+from .losses import mean_loss
 
 TOLERANCE = {"float64": 1e-6, "float32": 2e-2}
 
@@ -157,10 +159,11 @@ def gradcheck(net, X, y, *, gradient=None, h=None, sample=None, seed=0, toleranc
     Returns a :class:`GradcheckResult`; print it for a per-layer table. θ is left unchanged.
     """
     xp = net.xp
-    X, Y = net._check_Xy(X, y)
+    X, Y = net.checked_batch(X, y)
     if gradient is None:
-        gradient = net._loss_and_gradient(X, Y)[1]
-    analytic_all = to_numpy(check.check_theta(xp, gradient, net.dim_theta, net._dtype, "gradient"))
+        gradient = net.batch_loss_and_gradient(X, Y)[1]
+    dtype = net.theta_buffer.dtype
+    analytic_all = to_numpy(check.check_theta(xp, gradient, net.dim_theta, dtype, "gradient"))
     tol = TOLERANCE[net.dtype] if tolerance is None else float(tolerance)
 
     rng = np.random.default_rng(seed)
@@ -179,16 +182,12 @@ def gradcheck(net, X, y, *, gradient=None, h=None, sample=None, seed=0, toleranc
     theta0 = net.theta
     signs = []  # the ReLU signs at θ + h_i e_i, then at θ - h_i e_i, for each i in turn
 
-    def loss(theta):
-        net._theta[...] = xp.asarray(theta, dtype=net._dtype)
-        zs, A = net._forward(X)
+    def loss(theta):  # at θ, without writing the network's θ
+        zs, A = forward(net, X, xp.asarray(theta, dtype=dtype))
         signs.append(_kink_signs(net, zs))
-        return float(net._mean_loss(zs[-1], A[-1], Y))
+        return float(mean_loss(xp, net.output_layer, net.loss_function, zs[-1], A[-1], Y))
 
-    try:
-        numeric = numerical_gradient(loss, theta0, h, indices)
-    finally:
-        net._theta[...] = xp.asarray(theta0, dtype=net._dtype)
+    numeric = numerical_gradient(loss, theta0, h, indices)
     kinks = [int(i) for i, plus, minus in zip(indices, signs[::2], signs[1::2], strict=True)
              if np.any(plus != minus)]
 

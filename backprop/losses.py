@@ -20,6 +20,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from array_api_compat import array_namespace
+
 from .activations import ACTIVATIONS, ALIASES, Activation
 
 # ----------------------------------------------------------------------------- outputs
@@ -66,6 +68,20 @@ class Output:
     def n_outputs(self, p_L: int) -> int:
         """K, the length of g: p_L, or p_L + 1 for the reduced softmax."""
         return p_L + self.extra_class
+
+    def S(self, Z):
+        """g = S_L(z_L), one row per example (any backend)."""
+        return self.S_xp(array_namespace(Z), Z)
+
+    def S_prime(self, Z):
+        """S_L'(z_L) element by element, for an element-wise output; a softmax has a full
+        Jacobian instead, applied to a vector by ``vjp_xp``."""
+        if self.activation is None:
+            raise TypeError(
+                f"output {self.name!r} is not element-wise: its derivative is the matrix "
+                f"∂S_L/∂z_L, applied as (∂S_L/∂z_L) v by vjp_xp(xp, Z, G, V)"
+            )
+        return self.activation.S_prime(Z)
 
 
 def _elementwise_output(act: Activation) -> Output:
@@ -212,3 +228,14 @@ def output_delta(xp, output: Output, loss: Loss, Z, G, Y):
     if fused is not None:
         return fused(xp, Z, G, Y)
     return output_delta_general(xp, output, loss, Z, G, Y)
+
+
+def mean_loss(xp, output: Output, loss: Loss, Z, G, Y):
+    """ℓ_τ = (1/n) Σ_i C_i (equation (1)) as a 0-D array, from z_L, g and the targets Y.
+
+    Where the loss has a form in the logits (cross-entropy after a softmax), it is evaluated
+    from z_L through log-sum-exp, which stays finite where ln g would not.
+    """
+    if loss.from_logits_xp is not None:
+        return xp.mean(loss.from_logits_xp(xp, output.logits_xp(xp, Z), Y))
+    return xp.mean(loss.value_xp(xp, G, Y))

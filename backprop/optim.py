@@ -54,6 +54,7 @@ class Optimizer:
     """
 
     name = "optimizer"
+    full_batch = False  # True: meant for full-batch gradients (fit warns with mini-batches)
     hyperparameters: tuple[str, ...] = ("lr",)
     state: tuple[str, ...] = ()
 
@@ -67,14 +68,21 @@ class Optimizer:
             setattr(self, key, None)
 
     def _zeros(self, net):
-        return net.xp.zeros(net._theta.shape, dtype=net._theta.dtype)
+        theta = net.theta_buffer
+        return net.xp.zeros(theta.shape, dtype=theta.dtype)
 
     def step(self, net, grad) -> None:
         """Update ``net``'s θ in place by one step of this method, given ∇ℓ(θ_t) = ``grad``.
 
         grad: flat array of the network's backend, shape (dim_theta,), in θ's order.
         """
-        if tuple(grad.shape) != (net.dim_theta,):
+        shape = getattr(grad, "shape", None)  # cheaper than a full type test, once per step
+        if shape is None:
+            raise TypeError(
+                f"grad must be an array of the network's backend ({net.backend}) of shape "
+                f"(dim_theta,) = ({net.dim_theta},); got {type(grad).__name__}"
+            )
+        if tuple(shape) != (net.dim_theta,):
             raise ValueError(
                 f"grad must be a flat vector of length dim(theta) = {net.dim_theta}; "
                 f"got shape {tuple(grad.shape)}"
@@ -101,17 +109,18 @@ class SteepestDescent(Optimizer):
     """θ_{t+1} = θ_t - α ∇ℓ_τ(θ_t): steepest descent with a fixed step size α = ``lr``.
 
     The gradient is that of the whole training loss ℓ_τ (full batch); with mini-batches the
-    same update is :class:`SGD`.
+    same update is :class:`SGD`. Default α = 0.005, as SGD's.
     """
 
     name = "steepest_descent"
 
-    def __init__(self, lr: float):
+    def __init__(self, lr: float = 0.005):
         super().__init__()
         self.lr = _check_positive(lr, "lr")
 
     def _update(self, net, grad) -> None:
-        net._theta -= self.lr * grad
+        theta = net.theta_buffer  # updated in place: W_l, b_l are views into it
+        theta -= self.lr * grad
 
 
 class SGD(SteepestDescent):
@@ -143,6 +152,7 @@ class BarzilaiBorwein(Optimizer):
     """
 
     name = "barzilai_borwein"
+    full_batch = True
     hyperparameters = ("lr0",)
     state = ("theta_prev", "grad_prev")
 
@@ -151,7 +161,7 @@ class BarzilaiBorwein(Optimizer):
         self.lr0 = _check_positive(lr0, "lr0")
 
     def _update(self, net, grad) -> None:
-        xp, theta = net.xp, net._theta
+        xp, theta = net.xp, net.theta_buffer
         if self.theta_prev is None:
             step = self.lr0 * grad
         else:
@@ -173,14 +183,15 @@ class Momentum(Optimizer):
     """θ_{t+1} = θ_t + v_{t+1}, with v_{t+1} = β v_t - α ∇ℓ(θ_t) and v_0 = 0 (heavy ball).
 
     The velocity v keeps a decaying sum of past steps, β = ``beta`` its decay per step and
-    α = ``lr`` the step size; β = 0 gives plain (stochastic) gradient descent.
+    α = ``lr`` the step size; β = 0 gives plain (stochastic) gradient descent. Defaults:
+    α = 0.005 (SGD's), β = 0.9.
     """
 
     name = "momentum"
     hyperparameters = ("lr", "beta")
     state = ("v",)
 
-    def __init__(self, lr: float, beta: float = 0.9):
+    def __init__(self, lr: float = 0.005, beta: float = 0.9):
         super().__init__()
         self.lr = _check_positive(lr, "lr")
         self.beta = _check_beta(beta, "beta")
@@ -190,7 +201,8 @@ class Momentum(Optimizer):
             self.v = self._zeros(net)
         self.v *= self.beta
         self.v -= self.lr * grad
-        net._theta += self.v
+        theta = net.theta_buffer
+        theta += self.v
 
 
 class Adam(Optimizer):
@@ -232,7 +244,8 @@ class Adam(Optimizer):
         # α m̂ / (√v̂ + ε) with the bias corrections as Python floats (no device scalars).
         step_size = self.lr / (1.0 - b1**k)
         root_bc2 = math.sqrt(1.0 - b2**k)
-        net._theta -= step_size * self.m / (xp.sqrt(self.v) / root_bc2 + self.eps)
+        theta = net.theta_buffer
+        theta -= step_size * self.m / (xp.sqrt(self.v) / root_bc2 + self.eps)
 
 
 OPTIMIZERS: dict[str, type[Optimizer]] = {
@@ -247,22 +260,15 @@ OPTIMIZERS: dict[str, type[Optimizer]] = {
 def get_optimizer(optimizer) -> Optimizer:
     """An Optimizer instance: ``optimizer`` itself, or ``OPTIMIZERS[name]()`` for a name.
 
-    Names whose class has no default learning rate (steepest_descent, momentum) must be
-    built explicitly, e.g. ``Momentum(lr=0.01)``.
+    Every name gives its class with the documented defaults (SGD, SteepestDescent and
+    Momentum: lr = 0.005; Adam: lr = 1e-3; BarzilaiBorwein: lr0 = 1e-3).
     """
     if isinstance(optimizer, Optimizer):
         return optimizer
     if isinstance(optimizer, str):
         if optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {sorted(OPTIMIZERS)}; got {optimizer!r}")
-        cls = OPTIMIZERS[optimizer]
-        try:
-            return cls()
-        except TypeError:
-            raise ValueError(
-                f"optimizer={optimizer!r} needs a learning rate: pass "
-                f"backprop.optim.{cls.__name__}(lr=...) instead of the name"
-            ) from None
+        return OPTIMIZERS[optimizer]()
     if isinstance(optimizer, type) and issubclass(optimizer, Optimizer):
         raise TypeError(
             f"optimizer must be an instance such as {optimizer.__name__}(...), not the class"

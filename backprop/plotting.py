@@ -49,8 +49,8 @@ def plot_loss(history, ax=None, x: str = "iteration", batches: bool = True, log:
     ax.plot(t_eval, history.train_loss, lw=1.6, label=f"{prefix}training loss $\\ell_\\tau$")
     if history.val_loss.size:
         ax.plot(t_eval, history.val_loss, lw=1.6, ls="--", label=f"{prefix}validation loss")
-    if history.best_epoch is not None:
-        ax.axvline(t_eval[history.best_epoch], color="grey", lw=0.8, ls=":")
+    if history.best_evaluation is not None:
+        ax.axvline(t_eval[history.best_evaluation], color="grey", lw=0.8, ls=":")
     if log:
         ax.set_yscale("log")
     ax.set_ylabel("loss")

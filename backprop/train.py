@@ -5,148 +5,75 @@
     loss, grad = ℓ_B(θ_t), ∇ℓ_B(θ_t)     one forward and one backward pass on a batch B
     θ_{t+1}    = optimiser step(θ_t, grad)
 
-Every input is checked once, before the first step; inside the loop nothing is validated
-again and nothing is copied to the host (losses stay backend scalars and are converted to
-floats in one go at the end), so the loop costs little beyond the two passes.
+Its parts: :func:`_checked_run` checks every argument once, before the first step;
+:func:`batch_indices` draws the rows of each epoch; :class:`EarlyStopping` keeps the best θ;
+:func:`_loop` makes the steps and evaluations. Inside the loop nothing is validated again.
+
+A run that diverges (a batch loss that is inf or NaN) stops with a :class:`DivergenceError`;
+a run interrupted (KeyboardInterrupt, a notebook's stop button) re-raises the interrupt. In
+both cases θ is left at the last finite (or completed) step, or at the best one under early
+stopping, and the exception carries the :class:`History` so far as ``.history``.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+import warnings
+from types import SimpleNamespace
 
 import numpy as np
 
 from . import _validate as check
 from .backend import to_numpy
+from .history import DivergenceError, History
+from .losses import mean_loss
 from .optim import get_optimizer
 
-DRAW_EPOCHS = 64  # with replacement=True, epochs of batch indices drawn in one call
+# With replacement=True, indices are drawn by the generator in chunks of about this many
+# entries (at least one epoch's): the memory does not grow with n × epochs, and the stream is
+# the same as one draw of everything, whatever the chunk size.
+DRAW_ENTRIES = 1 << 16
 
 
-@dataclass
-class History:
-    """What happened during :func:`fit`, as NumPy float arrays.
+def batch_indices(rng, n: int, per_epoch: int, replacement: bool):
+    """Yield the row indices of each epoch in turn (NumPy int64 arrays), forever.
 
-    Per iteration t = 1..T (T = ``iterations``):
-        loss[t-1]  the loss on that iteration's batch at θ_{t-1}, from the same forward
-                   pass as the gradient of that step
-        time[t-1]  wall seconds since the start of fit, after step t (cumulative; on a GPU
-                   this is the host's time, which runs ahead of queued device work)
-    Per evaluation e = 0, 1, ..., on the whole training (and validation) set: e = 0 before
-    the first step, then at the end of every epoch (or every ``evaluate_every`` steps), and
-    once more after the last step if it falls between two evaluations:
-        evaluated_at[e]     the number of steps taken (0 for the first entry)
-        train_loss[e]       ℓ_τ(θ) on the whole training set
-        val_loss[e]         the same on the validation set (empty without validation)
-        train_accuracy[e], val_accuracy[e]   fraction classified right (classification only)
-    best_epoch: index e of the lowest val_loss when early stopping was on (else None);
-    stopped_early: True when the patience ran out before the stopping rule.
+    replacement=False: a permutation of the n rows per epoch. True: ``per_epoch`` rows drawn
+    i.i.d. uniformly, in chunks of at least one epoch and about ``DRAW_ENTRIES`` entries (the
+    generator gives the same stream however its draws are cut).
     """
-
-    loss: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    time: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    evaluated_at: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-    train_loss: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    val_loss: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    train_accuracy: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    val_accuracy: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    batch_size: int = 0
-    iterations_per_epoch: int = 0
-    replacement: bool = False
-    stopped_early: bool = False
-    best_epoch: int | None = None
-
-    @property
-    def iterations(self) -> int:
-        """The number of optimiser steps taken."""
-        return int(self.loss.shape[0])
-
-    @property
-    def epochs(self) -> float:
-        """Steps taken divided by steps per epoch (a fraction when the last one was partial)."""
-        return self.iterations / self.iterations_per_epoch if self.iterations_per_epoch else 0.0
-
-    def __repr__(self) -> str:
-        last = f"{self.train_loss[-1]:.6g}" if self.train_loss.size else "-"
-        val = f", val_loss={self.val_loss[-1]:.6g}" if self.val_loss.size else ""
-        stop = f", stopped_early at best_epoch={self.best_epoch}" if self.stopped_early else ""
-        return (
-            f"History(iterations={self.iterations}, epochs={self.epochs:g}, "
-            f"batch_size={self.batch_size}, train_loss={last}{val}{stop})"
-        )
+    if not replacement:
+        while True:
+            yield rng.permutation(n)
+    epochs_per_draw = max(1, DRAW_ENTRIES // per_epoch)
+    while True:
+        pool = rng.integers(0, n, size=epochs_per_draw * per_epoch)
+        for e in range(epochs_per_draw):
+            yield pool[e * per_epoch : (e + 1) * per_epoch]
 
 
-def _evaluate(net, X, Y, labels):
-    """(ℓ_τ, accuracy or None) on a whole checked set, as backend scalars."""
-    xp = net.xp
-    zs, A = net._forward(X)
-    loss = net._mean_loss(zs[-1], A[-1], Y)
-    if labels is None:
-        return loss, None
-    hits = xp.astype(xp.argmax(A[-1], axis=1) == labels, A[-1].dtype)
-    return loss, xp.mean(hits)
+class EarlyStopping:
+    """Keeps the θ with the lowest validation loss; says stop after ``patience`` evaluations
+    in a row without improvement."""
+
+    def __init__(self, patience: int):
+        self.patience, self.best, self.best_evaluation = patience, math.inf, None
+        self.best_theta, self.wait = None, 0
+
+    def update(self, value: float, evaluation: int, theta, xp) -> bool:
+        """Record the validation loss of one evaluation; True when the patience has run out."""
+        if value < self.best:
+            self.best, self.best_evaluation, self.wait = value, evaluation, 0
+            self.best_theta = xp.asarray(theta, copy=True)
+            return False
+        self.wait += 1
+        return self.wait >= self.patience
 
 
-def _to_floats(xp, values) -> np.ndarray:
-    """A list of backend scalars as one NumPy float64 array, with one device-to-host copy."""
-    if not values:
-        return np.zeros(0)
-    return np.asarray(to_numpy(xp.stack(values)), dtype=np.float64)
-
-
-def fit(
-    net,
-    X,
-    y,
-    optimizer="sgd",
-    batch_size=None,
-    iterations=None,
-    epochs=None,
-    replacement=False,
-    seed=0,
-    validation=None,
-    early_stopping=None,
-    progress=False,
-    evaluate_every=None,
-) -> History:
-    """Train ``net`` in place; returns the :class:`History` of the run.
-
-    Each iteration takes one batch B of rows of (X, y), computes ℓ_B(θ_t) = (1/|B|) Σ_{i∈B} C_i
-    and its gradient by back-propagation (the batch form of Algorithm 2), and lets the
-    optimiser make the step θ_t -> θ_{t+1}.
-
-    Parameters
-    ----------
-    optimizer : a :mod:`backprop.optim` instance (``SGD(lr=0.005)``, ``Adam()``, ...) or a
-        name from ``backprop.optim.OPTIMIZERS`` (default 'sgd': SGD(lr=0.005)); it is reset
-        at the start of every fit.
-    batch_size : None for the full batch (every iteration uses all n rows, in order), or
-        an integer 1..n.
-    iterations, epochs : the stopping rule; give exactly one. An epoch is ceil(n / batch_size)
-        iterations.
-    replacement : False: every epoch shuffles the rows and walks through them in batches;
-        the last batch of an epoch is kept even when shorter (n mod batch_size rows), so an
-        epoch visits each example once. True: every batch is drawn i.i.d. uniformly from the
-        n rows with replacement (the course's SGD example: batches of 20, 10^4 iterations).
-    seed : seed of the NumPy Generator that draws the batches (indices are drawn in NumPy
-        and moved to the backend, so a seed gives the same batches on every backend).
-    validation : (X_val, y_val) or None; evaluated on the whole set at each evaluation.
-    early_stopping : None, or a patience in epochs: stop when val_loss has not improved for
-        that many epochs in a row. Needs ``validation``. Whether it stops or not, θ is
-        restored to the θ with the lowest val_loss (``history.best_epoch``).
-    progress : show a tqdm progress bar (off by default, so notebook output is stable).
-    evaluate_every : None (default) evaluates on the whole training (and validation) set
-        at the end of every epoch; an integer k evaluates every k steps instead. Each
-        evaluation is a forward pass over all n rows, so with small batches drawn with
-        replacement (an "epoch" of only ceil(n / B) steps) a larger k makes training
-        markedly cheaper. Early stopping counts its patience in evaluations.
-
-    Everything is checked before the first step: a bad argument raises and leaves ``net``
-    untouched.
-    """
-    # ---- checks, all before any training work
+def _checked_run(net, X, y, optimizer, batch_size, iterations, epochs, replacement, seed,
+                 validation, early_stopping, progress, evaluate_every, loss_and_gradient):
+    """Every argument of fit checked, as one namespace; raises before any training work."""
     opt = get_optimizer(optimizer)
     if iterations is None and epochs is None:
         raise ValueError("no stopping rule: pass iterations=... or epochs=... (exactly one)")
@@ -158,138 +85,275 @@ def fit(
         iterations = check.check_int(iterations, "iterations", minimum=1)
     else:
         epochs = check.check_int(epochs, "epochs", minimum=1)
-    if not isinstance(replacement, bool):
-        raise TypeError(f"replacement must be True or False; got {replacement!r}")
+    for name, value in (("replacement", replacement), ("progress", progress)):
+        if not isinstance(value, bool):
+            raise TypeError(f"{name} must be True or False; got {value!r}")
     seed = check.check_int(seed, "seed")
     if early_stopping is not None:
         early_stopping = check.check_int(early_stopping, "early_stopping", minimum=1)
         if validation is None:
-            raise ValueError(
-                "early_stopping needs validation data: pass validation=(X_val, y_val)"
-            )
-    if not isinstance(progress, bool):
-        raise TypeError(f"progress must be True or False; got {progress!r}")
+            raise ValueError("early_stopping needs validation data: pass validation=(X_val, y_val)")
     if evaluate_every is not None:
         evaluate_every = check.check_int(evaluate_every, "evaluate_every", minimum=1)
-    X, Y = net._check_Xy(X, y)
+    if loss_and_gradient is not None and not callable(loss_and_gradient):
+        raise TypeError(f"loss_and_gradient must be callable or None; got {loss_and_gradient!r}")
+    X, Y = net.checked_batch(X, y)
     n = X.shape[0]
-    if batch_size is None:
-        if replacement:
-            raise ValueError(
-                "replacement=True draws mini-batches and needs a batch_size; "
-                "batch_size=None means the full batch, in order"
-            )
-        B = n
-    else:
-        B = check.check_int(batch_size, "batch_size", minimum=1)
-        if B > n:
-            raise ValueError(
-                f"batch_size must be at most n = {n} (the number of training examples); got {B}"
-            )
+    if batch_size is None and replacement:
+        raise ValueError("replacement=True draws mini-batches and needs a batch_size; "
+                         "batch_size=None means the full batch, in order")
+    B = n if batch_size is None else check.check_int(batch_size, "batch_size", minimum=1)
+    if B > n:
+        raise ValueError(
+            f"batch_size must be at most n = {n} (the number of training examples); got {B}"
+        )
+    if opt.full_batch and B < n:
+        warnings.warn(f"{type(opt).__name__} is meant for full-batch gradients; with batches of "
+                      f"{B} of {n} rows its steps mix two batches' gradients", stacklevel=3)
+    Xv = Yv = None
     if validation is not None:
         if not isinstance(validation, (tuple, list)) or len(validation) != 2:
             raise TypeError("validation must be a pair (X_val, y_val)")
-        Xv, Yv = net._check_Xy(*validation)
+        try:
+            Xv, Yv = net.checked_batch(*validation, names=("X_val", "y_val"))
+        except (TypeError, ValueError) as err:
+            raise type(err)(f"validation=(X_val, y_val): {err}") from err
+    ipe = math.ceil(n / B)
+    return SimpleNamespace(
+        opt=opt, X=X, Y=Y, Xv=Xv, Yv=Yv, n=n, B=B, ipe=ipe, full_batch=batch_size is None,
+        T=iterations if iterations is not None else epochs * ipe, replacement=replacement,
+        every=ipe if evaluate_every is None else evaluate_every, seed=seed, progress=progress,
+        stopper=None if early_stopping is None else EarlyStopping(early_stopping),
+        hook=loss_and_gradient, classification=bool(net.loss_function.classification))
 
+
+class _Records:
+    """The lists behind a History, filled by the loop."""
+
+    def __init__(self, net, run):
+        xp = net.xp
+        self.losses, self.times = [], []
+        self.evaluated_at, self.train = [], []  # train/val: (loss, accuracy) pairs
+        self.val = []
+        self.labels = xp.argmax(run.Y, axis=1) if run.classification else None
+        self.labels_v = (xp.argmax(run.Yv, axis=1)
+                         if run.classification and run.Xv is not None else None)
+
+    def evaluate(self, net, run, t: int):
+        """Evaluate on the whole sets after t steps; (train loss, val loss) as floats."""
+        train = _evaluate(net, run.X, run.Y, self.labels)
+        val = None if run.Xv is None else _evaluate(net, run.Xv, run.Yv, self.labels_v)
+        self.evaluated_at.append(t)
+        self.train.append(train)
+        if val is not None:
+            self.val.append(val)
+        return float(train[0]), None if val is None else float(val[0])
+
+    def truncate(self, run) -> None:
+        """Drop an evaluation that an interrupt left half recorded."""
+        lists = [self.evaluated_at, self.train] + ([self.val] if run.Xv is not None else [])
+        m = min(len(x) for x in lists)
+        for x in lists:
+            del x[m:]
+
+    def history(self, net, run, **flags) -> History:
+        xp = net.xp
+        acc = run.classification
+        return History(
+            loss=np.asarray(self.losses, dtype=np.float64),
+            time=np.asarray(self.times, dtype=np.float64),
+            evaluated_at=np.asarray(self.evaluated_at, dtype=np.int64),
+            train_loss=_to_floats(xp, [v[0] for v in self.train]),
+            val_loss=_to_floats(xp, [v[0] for v in self.val]),
+            train_accuracy=_to_floats(xp, [v[1] for v in self.train]) if acc else np.zeros(0),
+            val_accuracy=_to_floats(xp, [v[1] for v in self.val]) if acc else np.zeros(0),
+            batch_size=run.B, iterations_per_epoch=run.ipe, replacement=run.replacement,
+            best_evaluation=None if run.stopper is None else run.stopper.best_evaluation,
+            **flags)
+
+
+def _evaluate(net, X, Y, labels):
+    """(ℓ_τ, accuracy or None) on a whole checked set, as backend scalars."""
     xp = net.xp
-    classification = bool(net._loss.classification)
-    labels = xp.argmax(Y, axis=1) if classification else None
-    labels_v = xp.argmax(Yv, axis=1) if classification and validation is not None else None
-    ipe = math.ceil(n / B)  # iterations per epoch
-    T = iterations if iterations is not None else epochs * ipe
-    every = ipe if evaluate_every is None else evaluate_every
-    full_batch = batch_size is None
-    rng = np.random.default_rng(seed)
-    opt.reset()
+    Z, A = net.forward(X)  # X is checked: on NumPy its check is one pass
+    loss = mean_loss(xp, net.output_layer, net.loss_function, Z[-1], A[-1], Y)
+    if labels is None:
+        return loss, None
+    return loss, xp.mean(xp.astype(xp.argmax(A[-1], axis=1) == labels, A[-1].dtype))
 
-    # ---- the loop
-    losses, times = [], []
-    evaluated_at, train_loss, train_acc, val_loss, val_acc = [], [], [], [], []
-    best, best_epoch, best_theta, wait, stopped_early = math.inf, None, None, 0, False
 
-    def evaluate(t: int) -> bool:
-        """Record an evaluation after t steps; True when early stopping says stop."""
-        nonlocal best, best_epoch, best_theta, wait
-        loss, acc = _evaluate(net, X, Y, labels)
-        evaluated_at.append(t)
-        train_loss.append(loss)
-        train_acc.append(acc)
-        if validation is None:
-            return False
-        loss, acc = _evaluate(net, Xv, Yv, labels_v)
-        val_loss.append(loss)
-        val_acc.append(acc)
-        if early_stopping is None:
-            return False
-        value = float(loss)  # one host sync per epoch, only with early stopping
-        if value < best:
-            best, best_epoch, wait = value, len(val_loss) - 1, 0
-            best_theta = xp.asarray(net._theta, copy=True)
-            return False
-        wait += 1
-        return wait >= early_stopping
+def _to_floats(xp, values) -> np.ndarray:
+    """A list of backend scalars as one NumPy float64 array, with one device-to-host copy."""
+    if not values:
+        return np.zeros(0)
+    return np.asarray(to_numpy(xp.stack(values)), dtype=np.float64)
 
+
+def _finite(xp, theta) -> bool:
+    return bool(xp.all(xp.isfinite(theta)))
+
+
+def _loop(net, run, rec, bar) -> bool:
+    """Make the steps and evaluations of ``run``; True when early stopping ended it.
+
+    Before each step θ is copied into ``run.backup``, so a step that leaves θ non-finite can
+    be undone. On the way out (an interrupt included) ``run.t`` holds the completed steps and
+    ``run.in_step`` says whether θ may be between two iterates.
+    """
+    xp, opt, theta, backup, B, T = net.xp, run.opt, net.theta_buffer, run.backup, run.B, run.T
+    ipe, every, full, hook = run.ipe, run.every, run.full_batch, run.hook
+    gradient = net.batch_loss_and_gradient
+    losses, times, isfinite, clock = rec.losses, rec.times, math.isfinite, time.perf_counter
+    epochs = batch_indices(np.random.default_rng(run.seed), run.n, ipe * B, run.replacement)
+    t0, t, k, in_step = clock(), run.t, ipe, False
+    idx, Xe, Ye, rows_in_epoch = None, run.X, run.Y, run.n
+    try:
+        while t < T:
+            if k == ipe:  # a new epoch: one gather, the batches are then slices of it
+                k = 0
+                if not full:
+                    idx = next(epochs)
+                    rows_in_epoch = idx.shape[0]
+                    if hook is None:
+                        rows = xp.asarray(idx)
+                        Xe, Ye = xp.take(run.X, rows, axis=0), xp.take(run.Y, rows, axis=0)
+            stop = min((k + 1) * B, rows_in_epoch)  # the array API forbids out-of-range stops
+            if hook is not None:
+                loss, grad = hook(None if full else idx[k * B : stop])
+            elif full:
+                loss, grad = gradient(Xe, Ye)
+            else:
+                loss, grad = gradient(Xe[k * B : stop, ...], Ye[k * B : stop, ...])
+            loss = float(loss)
+            if not isfinite(loss):
+                run.t = t
+                _diverged(net, run, rec, loss, "batch loss")
+            in_step = True
+            backup[...] = theta
+            opt.step(net, grad)
+            losses.append(loss)
+            times.append(clock() - t0)
+            t += 1
+            in_step = False
+            k += 1
+            if bar is not None:
+                bar.update(1)
+            if t % every == 0 or t == T:
+                run.t = t
+                train, val = rec.evaluate(net, run, t)
+                if not isfinite(train):
+                    _diverged(net, run, rec, train, "training loss")
+                if bar is not None:
+                    bar.set_postfix(train_loss=f"{train:.4g}", refresh=False)
+                if run.stopper is not None and run.stopper.update(val, len(rec.val) - 1,
+                                                                  theta, xp):
+                    return True
+    except KeyboardInterrupt:
+        run.t, run.in_step = t, in_step
+        raise
+    run.t = t
+    return False
+
+
+def _diverged(net, run, rec, loss, what):
+    """θ back to the last finite iterate, then a DivergenceError carrying the History."""
+    theta = net.theta_buffer
+    restored = run.t
+    if not _finite(net.xp, theta) and run.t > 0:
+        theta[...] = run.backup
+        restored = run.t - 1
+    step = run.t + (what == "batch loss")
+    history = rec.history(net, run)
+    raise DivergenceError(
+        f"fit diverged: the {what} is {loss} at iteration {step} ({run.opt!r}); θ is left "
+        f"at the last finite iterate, after {restored} steps; the History so far is this "
+        f"exception's .history (a smaller learning rate may help)",
+        iteration=step, loss=loss, optimizer=run.opt, history=history)
+
+
+def fit(net, X, y, optimizer="sgd", batch_size=None, iterations=None, epochs=None,
+        replacement=False, seed=0, validation=None, early_stopping=None, progress=False,
+        evaluate_every=None, loss_and_gradient=None) -> History:
+    """Train ``net`` in place; returns the :class:`History` of the run.
+
+    Each iteration takes one batch B of rows of (X, y), computes ℓ_B(θ_t) = (1/|B|) Σ_{i∈B} C_i
+    and its gradient by back-propagation (the batch form of Algorithm 2), and lets the
+    optimiser make the step θ_t -> θ_{t+1}.
+
+    Parameters
+    ----------
+    optimizer : a :mod:`backprop.optim` instance (``SGD(lr=0.005)``, ``Adam()``, ...) or a
+        name from ``backprop.optim.OPTIMIZERS`` (default 'sgd': SGD(lr=0.005)), each with its
+        documented defaults; it is reset at the start of every fit. A full-batch method
+        (Barzilai-Borwein) given mini-batches warns.
+    batch_size : None for the full batch (every iteration uses all n rows, in order), or
+        an integer 1..n.
+    iterations, epochs : the stopping rule; give exactly one. An epoch is ceil(n / batch_size)
+        iterations.
+    replacement : False: every epoch shuffles the rows and walks through them in batches;
+        the last batch of an epoch is kept even when shorter (n mod batch_size rows), so an
+        epoch visits each example once. True: every batch is drawn i.i.d. uniformly from the
+        n rows with replacement (the course's SGD example: batches of 20, 10^4 iterations).
+    seed : seed of the NumPy Generator that draws the batches (indices are drawn in NumPy
+        and moved to the backend, so a seed gives the same batches on every backend).
+    validation : (X_val, y_val) or None; evaluated on the whole set at each evaluation.
+    early_stopping : None, or a patience in evaluations (epochs, unless ``evaluate_every``):
+        stop when val_loss has not improved for that many evaluations in a row. Needs
+        ``validation``. Whether it stops or not, θ is restored to the θ with the lowest
+        val_loss (``history.best_evaluation``, ``history.best_epoch``).
+    progress : show a tqdm progress bar (off by default, so notebook output is stable).
+    evaluate_every : None (default) evaluates on the whole training (and validation) set
+        at the end of every epoch; an integer k evaluates every k steps instead. Each
+        evaluation is a forward pass over all n rows, so with small batches drawn with
+        replacement (an "epoch" of only ceil(n / B) steps) a larger k makes training
+        markedly cheaper.
+    loss_and_gradient : None, or a function ``loss_and_gradient(idx)`` that fit calls for each
+        step instead of the network's gradient: ``idx`` is the 1-D NumPy integer array of the
+        batch's row indices into X (None for a full-batch step); it returns (the mean loss
+        over the batch as a float, the flat gradient of length dim θ in the network's backend
+        and dtype). Everything else (batches, optimiser, history, early stopping, divergence)
+        is the same.
+
+    Everything is checked before the first step: a bad argument raises and leaves ``net``
+    untouched. A batch or training loss that is not finite raises :class:`DivergenceError`
+    (a FloatingPointError) naming the iteration, the loss and the optimiser, with θ at the
+    last finite iterate and the History so far as ``err.history``. A KeyboardInterrupt is
+    re-raised with θ at the last completed step (the best one under early stopping) and
+    the History so far as its ``.history`` (``history.interrupted`` is True); in a notebook,
+    ``sys.last_value.history`` after the interrupted cell.
+    """
+    run = _checked_run(net, X, y, optimizer, batch_size, iterations, epochs, replacement, seed,
+                       validation, early_stopping, progress, evaluate_every, loss_and_gradient)
+    run.opt.reset()
+    run.t, run.in_step = 0, False
+    run.backup = net.xp.asarray(net.theta_buffer, copy=True)
+    rec = _Records(net, run)
     bar = None
-    if progress:
+    if run.progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=T, unit="it", desc="fit")
-    t0 = time.perf_counter()
-    evaluate(0)
-    t, k = 0, ipe  # steps taken; position in the current epoch (ipe = start a new epoch)
-    Xe, Ye = X, Y
-    pool, used = np.zeros(0, dtype=np.int64), 0  # indices drawn ahead (replacement=True)
-    while t < T:
-        if k == ipe:
-            k = 0
-            if not full_batch:
-                # One gather per epoch; the batches are then slices (views) of it.
-                if replacement:
-                    if used == pool.shape[0]:
-                        # One call draws DRAW_EPOCHS epochs' indices: the generator gives the
-                        # same stream as one call per epoch, with less overhead per call.
-                        pool, used = rng.integers(0, n, size=DRAW_EPOCHS * ipe * B), 0
-                    idx, used = pool[used : used + ipe * B], used + ipe * B
-                else:
-                    idx = rng.permutation(n)
-                idx = xp.asarray(idx)
-                Xe, Ye = xp.take(X, idx, axis=0), xp.take(Y, idx, axis=0)
-        if full_batch:
-            Xb, Yb = X, Y
-        else:
-            stop = min((k + 1) * B, Xe.shape[0])  # the array API forbids out-of-range stops
-            Xb, Yb = Xe[k * B : stop, ...], Ye[k * B : stop, ...]
-        loss, grad = net._loss_and_gradient(Xb, Yb)
-        opt.step(net, grad)
-        losses.append(loss)
-        t += 1
-        k += 1
-        times.append(time.perf_counter() - t0)
+        bar = tqdm(total=run.T, unit="it", desc="fit")
+    stopped_early = interrupted = False
+    try:
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+            rec.evaluate(net, run, 0)
+            stopped_early = _loop(net, run, rec, bar)
+    except KeyboardInterrupt as stop:
+        interrupted = True
+        if run.in_step:  # θ may be between two iterates: back to the last completed one
+            net.theta_buffer[...] = run.backup
+            del rec.losses[run.t :], rec.times[run.t :]
+        rec.truncate(run)
+        stop.history = _finish(net, run, rec, stopped_early, interrupted)
+        raise
+    finally:
         if bar is not None:
-            bar.update(1)
-        if t % every == 0 or t == T:
-            if evaluate(t):
-                stopped_early = True
-                break
-            if bar is not None:
-                bar.set_postfix(train_loss=f"{float(train_loss[-1]):.4g}", refresh=False)
-    if bar is not None:
-        bar.close()
-    if best_theta is not None:
-        net._theta[...] = best_theta
+            bar.close()
+    return _finish(net, run, rec, stopped_early, interrupted)
 
-    return History(
-        loss=_to_floats(xp, losses),
-        time=np.asarray(times, dtype=np.float64),
-        evaluated_at=np.asarray(evaluated_at, dtype=np.int64),
-        train_loss=_to_floats(xp, train_loss),
-        val_loss=_to_floats(xp, val_loss),
-        train_accuracy=_to_floats(xp, train_acc) if classification else np.zeros(0),
-        val_accuracy=(_to_floats(xp, val_acc) if classification and validation is not None
-                      else np.zeros(0)),
-        batch_size=B,
-        iterations_per_epoch=ipe,
-        replacement=replacement,
-        stopped_early=stopped_early,
-        best_epoch=best_epoch,
-    )
+
+def _finish(net, run, rec, stopped_early, interrupted) -> History:
+    """Restore the best θ under early stopping; the History of the run."""
+    if run.stopper is not None and run.stopper.best_theta is not None:
+        net.theta_buffer[...] = run.stopper.best_theta
+    return rec.history(net, run, stopped_early=stopped_early, interrupted=interrupted)

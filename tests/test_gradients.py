@@ -235,8 +235,8 @@ def test_backward_of_the_output_delta_is_the_gradient(backend, batch, rel, outpu
                      backend=backend, seed=1)
     X, y = batch(net, 7)
     zs, A = net.forward(X)
-    Y = net._check_y(net.xp.asarray(y), 7)
-    Delta_L = bp.output_delta(net.xp, net._output, net._loss, zs[-1], A[-1], Y)
+    _, Y = net.checked_batch(X, y)
+    Delta_L = bp.output_delta(net.xp, net.output_layer, net.loss_function, zs[-1], A[-1], Y)
     grad, deltas = net.backward(A, Delta_L)
     assert rel(grad, net.gradient(X, y)) < 1e-13
     assert [tuple(D.shape) for D in deltas] == [(7, 5), (7, 4), (7, net.p[-1])]
@@ -280,8 +280,8 @@ def test_numpy_fast_path_equals_the_generic_code(monkeypatch, batch, rel, hidden
     # and no workspace is kept, the paths that large batches take. The wider p puts hidden
     # layers (and blocks) on both sides of the ReLU's sign/comparison switch (2048 entries).
     if blocks:
-        monkeypatch.setattr(bp.network, "BLOCK_BYTES", 1)
-        monkeypatch.setattr(bp.network, "WORKSPACE_BYTES", 1)
+        monkeypatch.setattr(bp._numpy_kernel, "BLOCK_BYTES", 1)
+        monkeypatch.setattr(bp._numpy_kernel, "WORKSPACE_BYTES", 1)
     for output in ["softmax", "identity", "logistic", "softmax_reduced"]:
         net = bp.Network(p, hidden=hidden, output=output, seed=2)
         generic = net.copy(backend="array_api_strict")
@@ -290,4 +290,5 @@ def test_numpy_fast_path_equals_the_generic_code(monkeypatch, batch, rel, hidden
             loss, grad = net.loss_and_gradient(X, y)
             loss_g, grad_g = generic.loss_and_gradient(X, y)
             assert rel(grad, grad_g) < 1e-13 and loss == pytest.approx(loss_g, rel=1e-13)
-        assert not net._workspaces if blocks else len(net._workspaces) == 1
+        kept = len(net._kernel.workspaces)
+        assert kept == 0 if blocks else kept == 1

@@ -278,3 +278,16 @@ def test_network_logistic_output_without_overflow_for_z_1e4(backend):
     loss, grad = net.loss_and_gradient(X, np.array([0.0, 1.0]))
     assert loss == 1.0
     assert np.all(np.isfinite(bp.to_numpy(grad)))
+
+
+def test_output_heads_have_S_and_S_prime_like_the_activations():
+    # net.S(L) is an Output: it answers S and, where element-wise, S' as net.S(l < L) does.
+    net = bp.Network([2, 3, 2], hidden="tanh", output="logistic")
+    Z = np.array([[-1.0, 0.5]])
+    np.testing.assert_allclose(net.S(2).S(Z), 1 / (1 + np.exp(-Z)), rtol=1e-15)
+    g = 1 / (1 + np.exp(-Z))
+    np.testing.assert_allclose(net.S(2).S_prime(Z), g * (1 - g), rtol=1e-14)
+    soft = bp.Network([2, 3], output="softmax").S(1)
+    np.testing.assert_allclose(soft.S(Z).sum(axis=1), 1.0, rtol=1e-15)
+    with pytest.raises(TypeError, match="not element-wise"):
+        soft.S_prime(Z)

@@ -312,3 +312,109 @@ def test_loss_at_evaluates_another_theta_and_keeps_the_network_theta():
     with pytest.raises(ValueError):
         net.loss_at(np.ones(3), X, y)  # wrong length: rejected, theta untouched
     np.testing.assert_array_equal(net.theta, theta0)
+
+
+# ----------------------------------------------------------------------------- issue 11 and 12
+
+
+@pytest.mark.parametrize("name, value", [("p", (2, 3, 1)), ("hidden", ["tanh"]),
+                                         ("output", "tanh"), ("loss_name", "cross_entropy"),
+                                         ("dtype", "float32"), ("backend", "cupy"), ("seed", 3),
+                                         ("init", "normal"), ("L", 5), ("dim_theta", 1)])
+def test_settings_are_read_only(name, value):
+    net = bp.Network([2, 4, 1], hidden="relu", seed=0)
+    before = (repr(net), net.theta, net.predict(np.ones((2, 2))))
+    with pytest.raises(AttributeError, match=rf"net.{name} is fixed .* net.copy"):
+        setattr(net, name, value)
+    assert repr(net) == before[0]
+    np.testing.assert_array_equal(net.theta, before[1])
+    np.testing.assert_array_equal(net.predict(np.ones((2, 2))), before[2])
+
+
+def test_hidden_list_is_a_copy():
+    net = bp.Network([2, 4, 3, 1], hidden="relu")
+    net.hidden.append("tanh")
+    net.hidden[0] = "tanh"
+    assert net.hidden == ["relu", "relu"]
+
+
+def test_W_and_b_are_read_only_sequences_with_item_assignment():
+    net = bp.Network([2, 3, 1], seed=0)
+    assert len(net.W) == 2 and net.W is net.W  # one object, not a new list per access
+    for method in ("append", "extend", "pop", "insert"):
+        assert not hasattr(net.W, method)
+    with pytest.raises((TypeError, AttributeError)):
+        del net.W[0]
+    net.b[-1] = np.array([7.0])
+    assert net.theta[-1] == 7.0 and float(net.b[1][0]) == 7.0
+    with pytest.raises(IndexError, match="L = 2 layers"):
+        net.W[2] = np.zeros((1, 3))
+    with pytest.raises(AttributeError, match="fixed"):
+        net.W = [np.zeros((3, 2)), np.zeros((1, 3))]
+
+
+@pytest.mark.parametrize("how", ["deepcopy", "pickle"])
+def test_deepcopy_and_pickle_give_an_equal_independent_network(how):
+    import copy
+    import pickle
+
+    net = bp.Network([3, 5, 4, 2], hidden=["tanh", "relu"], output="softmax", init="xavier",
+                     seed=7, dtype="float32")
+    X = np.random.default_rng(0).standard_normal((9, 3))
+    net.gradient(X, np.arange(9) % 2)  # a workspace exists and is not copied
+    twin = copy.deepcopy(net) if how == "deepcopy" else pickle.loads(pickle.dumps(net))
+    assert repr(twin) == repr(net) and (twin.init, twin.seed) == (net.init, net.seed)
+    np.testing.assert_array_equal(twin.theta, net.theta)
+    np.testing.assert_array_equal(twin.predict(X), net.predict(X))
+    twin.theta = np.zeros(net.dim_theta)
+    assert np.any(net.theta != 0)
+
+
+def test_seed_beyond_int64_is_refused():
+    with pytest.raises(ValueError, match=r"seed must lie in 0 .. 2\*\*63 - 1"):
+        bp.Network([2, 1], seed=2**70)
+    assert bp.Network([2, 1], seed=2**63 - 1).seed == 2**63 - 1
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.dtype("float32"), "float32"])
+def test_numpy_dtypes_are_accepted_by_the_constructor_and_by_copy(dtype):
+    assert bp.Network([2, 1], dtype=dtype).dtype == "float32"
+    assert bp.Network([2, 1]).copy(dtype=dtype).dtype == "float32"
+
+
+@pytest.mark.parametrize("dtype, error", [(None, TypeError), ("int32", ValueError),
+                                          (np.int64, ValueError), (True, TypeError)])
+def test_bad_dtypes_are_refused(dtype, error):
+    with pytest.raises(error, match="dtype must be 'float64' or 'float32'"):
+        bp.Network([2, 1], dtype=dtype)
+    if dtype is None:  # copy(dtype=None) keeps the network's dtype, as documented
+        assert bp.Network([2, 1], dtype="float32").copy(dtype=None).dtype == "float32"
+        return
+    with pytest.raises(error, match="dtype must be 'float64' or 'float32'"):
+        bp.Network([2, 1]).copy(dtype=dtype)
+
+
+@pytest.mark.parametrize("p", [{3: 0, 2: 0}, {3, 2}, "32", 5])
+def test_widths_must_be_a_sequence(p):
+    with pytest.raises(TypeError, match="p must be a list of layer widths"):
+        bp.Network(p)
+    assert bp.Network(np.array([3, 2])).p == (3, 2)
+
+
+def test_release_workspace_frees_the_kernel_arrays():
+    net = bp.Network([3, 50, 2], hidden="relu")
+    X, y = np.ones((100, 3)), np.zeros((100, 2))
+    g = net.gradient(X, y)
+    assert len(net._kernel.workspaces) == 1
+    net.release_workspace()
+    assert len(net._kernel.workspaces) == 0
+    np.testing.assert_array_equal(net.gradient(X, y), g)
+    bp.Network([3, 2], backend="array_api_strict").release_workspace()  # no kernel: no-op
+
+
+def test_layers_name_the_blocks_of_theta():
+    net = bp.Network([3, 5, 2])
+    first, second = net.layers
+    assert (first.l, first.W, first.b, first.shape) == (1, slice(0, 15), slice(15, 20), (5, 3))
+    assert (second.l, second.W, second.b, second.shape) == (2, slice(20, 30), slice(30, 32), (2, 5))
+    assert net.layer_slices() == [(first.W, first.b), (second.W, second.b)]

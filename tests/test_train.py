@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 
 import numpy as np
 import pytest
@@ -73,13 +74,13 @@ def test_full_batch_sgd_equals_a_hand_written_loop(backend):
 def _spy_batches(net, monkeypatch):
     """Record the first column of every batch that reaches the gradient."""
     seen = []
-    inner = net._loss_and_gradient
+    inner = net.batch_loss_and_gradient
 
     def spy(X, Y):
         seen.append(np.array(bp.to_numpy(X)[:, 0], copy=True))
         return inner(X, Y)
 
-    monkeypatch.setattr(net, "_loss_and_gradient", spy)
+    monkeypatch.setattr(net, "batch_loss_and_gradient", spy)
     return seen
 
 
@@ -113,11 +114,11 @@ def test_with_replacement_batches_are_full_and_repeat(monkeypatch):
     assert counts.min() > 0 and counts.sum() == 400
 
 
-@pytest.mark.parametrize("draw_epochs", [1, 2, 64])
-def test_with_replacement_batches_follow_the_generator_stream(monkeypatch, draw_epochs):
-    # However many epochs of indices fit draws per call, the batches are the seeded
-    # generator's integers in order (40 steps of 10 rows = 400 draws, 14 epochs of 3 steps).
-    monkeypatch.setattr(bp.train, "DRAW_EPOCHS", draw_epochs)
+@pytest.mark.parametrize("draw_entries", [1, 7, 30, 61, 10**6])
+def test_with_replacement_batches_follow_the_generator_stream(monkeypatch, draw_entries):
+    # However many indices fit draws per call, the batches are the seeded generator's
+    # integers in order (40 steps of 10 rows = 400 draws, 14 epochs of 3 steps).
+    monkeypatch.setattr(bp.train, "DRAW_ENTRIES", draw_entries)
     n = 25
     net = bp.Network([1, 3, 1])
     X = np.arange(n, dtype=float).reshape(-1, 1)
@@ -212,13 +213,13 @@ def _early_stopping_problem(backend="numpy"):
 def test_early_stopping_restores_the_best_theta(backend):
     net, X, y, Xv, yv = _early_stopping_problem(backend)
     thetas = []
-    inner = net._loss_and_gradient
+    inner = net.batch_loss_and_gradient
 
     def spy(Xb, Yb):
         thetas.append(net.theta)
         return inner(Xb, Yb)
 
-    net._loss_and_gradient = spy
+    net.batch_loss_and_gradient = spy
     h = bp.fit(net, X, y, optimizer=bp.SteepestDescent(0.05), epochs=200,
                validation=(Xv, yv), early_stopping=3)
     assert h.stopped_early
@@ -276,7 +277,7 @@ def test_bad_arguments_raise_before_any_work(kwargs, error, match, monkeypatch):
     def boom(*args):
         raise AssertionError("a gradient was computed before the checks finished")
 
-    monkeypatch.setattr(net, "_loss_and_gradient", boom)
+    monkeypatch.setattr(net, "batch_loss_and_gradient", boom)
     with pytest.raises(error, match=match):
         bp.fit(net, X, y, **kwargs)
     np.testing.assert_array_equal(net.theta, theta0)
@@ -354,3 +355,191 @@ def test_bad_evaluate_every(every, error):
     with pytest.raises(error, match="evaluate_every"):
         bp.fit(net, X, y, iterations=3, evaluate_every=every)
     np.testing.assert_array_equal(net.theta, theta)
+
+
+# ----------------------------------------------------------------------------- issue 11
+
+
+def test_replacement_memory_does_not_grow_with_epochs():
+    # It used to draw 64 epochs of indices at once: 64 n 8 bytes (51 MB here).
+    import tracemalloc
+
+    n = 100_000
+    net = bp.Network([1, 2, 1], hidden="tanh")
+    X = np.linspace(-1, 1, n).reshape(-1, 1)
+    y = np.zeros((n, 1))
+    tracemalloc.start()
+    bp.fit(net, X, y, batch_size=1000, iterations=2, replacement=True, evaluate_every=10**6)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 16 * 2**20  # one epoch's indices and rows, a few MB
+
+
+def _diverging(lr=10.0):
+    net = bp.Network([1, 1], output="identity")
+    net.theta = np.array([1.0, 0.0])
+    X = np.linspace(-3, 3, 11).reshape(-1, 1)
+    return net, X, 2 * X
+
+
+def test_divergence_stops_with_theta_at_the_last_finite_iterate():
+    net, X, y = _diverging()
+    thetas = []
+    inner = net.batch_loss_and_gradient
+
+    def spy(Xb, Yb):
+        thetas.append(net.theta)
+        return inner(Xb, Yb)
+
+    net.batch_loss_and_gradient = spy
+    opt = bp.SteepestDescent(10.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no RuntimeWarning (overflow) leaks out
+        with pytest.raises(bp.DivergenceError) as caught:
+            bp.fit(net, X, y, optimizer=opt, iterations=10_000, evaluate_every=10**6)
+    err = caught.value
+    assert isinstance(err, FloatingPointError)
+    assert err.optimizer is opt and not np.isfinite(err.loss)
+    assert err.iteration == len(thetas) < 10_000
+    message = str(err)
+    assert f"iteration {err.iteration}" in message and "SteepestDescent(lr=10.0)" in message
+    assert np.all(np.isfinite(net.theta))
+    np.testing.assert_array_equal(net.theta, thetas[-1])  # θ_{k-1}: finite, its loss is not
+    h = err.history
+    assert h.iterations == err.iteration - 1 and np.all(np.isfinite(h.loss))
+
+
+def test_divergence_in_the_step_restores_the_theta_before_it():
+    # lr 1e308: the first step's θ overflows to inf; θ goes back to the start.
+    net, X, y = _diverging()
+    theta0 = net.theta
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(FloatingPointError, match="batch loss is nan at iteration 2") as caught:
+            bp.fit(net, X, y, optimizer=bp.SteepestDescent(1e308), iterations=5,
+                   evaluate_every=10**6)
+        np.testing.assert_array_equal(net.theta, theta0)
+        assert caught.value.history.iterations == 1
+        # evaluated after every step (full batch): the training loss at θ_1 says it first
+        with pytest.raises(FloatingPointError, match="training loss is nan at iteration 1"):
+            bp.fit(net, X, y, optimizer=bp.SteepestDescent(1e308), iterations=5)
+    np.testing.assert_array_equal(net.theta, theta0)
+
+
+class _Interrupt(bp.optim.SGD):
+    """SGD that is interrupted during its step number ``at`` (1-based), θ half written."""
+
+    def __init__(self, at):
+        super().__init__(0.05)
+        self.at = at
+
+    def _update(self, net, grad):
+        if self.t + 1 == self.at:
+            theta = net.theta_buffer
+            theta[0] += 123.0
+            raise KeyboardInterrupt
+        super()._update(net, grad)
+
+
+@pytest.mark.parametrize("during", ["step", "gradient"])
+def test_keyboard_interrupt_keeps_the_last_completed_step_and_the_history(during):
+    net, X, y = _regression()
+    ref = net.copy()
+    bp.fit(ref, X, y, optimizer=bp.SGD(0.05), iterations=6)
+    if during == "step":
+        opt = _Interrupt(at=7)
+    else:
+        opt, inner, calls = bp.SGD(0.05), net.batch_loss_and_gradient, []
+
+        def stop_at_seven(Xb, Yb):
+            calls.append(1)
+            if len(calls) == 7:
+                raise KeyboardInterrupt
+            return inner(Xb, Yb)
+
+        net.batch_loss_and_gradient = stop_at_seven
+    with pytest.raises(KeyboardInterrupt) as caught:
+        bp.fit(net, X, y, optimizer=opt, iterations=20)
+    h = caught.value.history
+    assert h.interrupted and h.iterations == 6 and list(h.evaluated_at) == list(range(7))
+    np.testing.assert_array_equal(net.theta, ref.theta)
+    assert "interrupted" in repr(h)
+
+
+def test_keyboard_interrupt_under_early_stopping_keeps_the_best_theta():
+    net, X, y, Xv, yv = _early_stopping_problem()
+    inner, calls = net.batch_loss_and_gradient, []
+
+    def stop_at(Xb, Yb):
+        calls.append(1)
+        if len(calls) == 40:
+            raise KeyboardInterrupt
+        return inner(Xb, Yb)
+
+    net.batch_loss_and_gradient = stop_at
+    with pytest.raises(KeyboardInterrupt) as caught:
+        bp.fit(net, X, y, optimizer=bp.SteepestDescent(0.05), epochs=200,
+               validation=(Xv, yv), early_stopping=100)
+    h = caught.value.history
+    assert h.iterations == 39 and len(h.val_loss) == 40
+    assert net.loss(Xv, yv) == pytest.approx(h.val_loss.min(), rel=1e-12)
+
+
+def test_validation_errors_name_validation():
+    net, X, y = _regression()
+    with pytest.raises(ValueError, match=r"validation=\(X_val, y_val\): X_val must have p_0"):
+        bp.fit(net, X, y, iterations=1, validation=(np.zeros((3, 2)), np.zeros(3)))
+    with pytest.raises(ValueError, match=r"validation.*y_val has 2 rows"):
+        bp.fit(net, X, y, iterations=1, validation=(np.zeros((3, 1)), np.zeros((2, 1))))
+    with pytest.raises(ValueError, match=r"validation.*X_val contains NaN"):
+        bp.fit(net, X, y, iterations=1, validation=(np.full((3, 1), np.nan), np.zeros(3)))
+
+
+def test_full_batch_method_with_mini_batches_warns():
+    net, X, y = _regression()
+    with pytest.warns(UserWarning, match="BarzilaiBorwein is meant for full-batch"):
+        bp.fit(net, X, y, optimizer="barzilai_borwein", batch_size=5, iterations=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        bp.fit(net, X, y, optimizer="barzilai_borwein", iterations=2)  # full batch: silent
+
+
+def test_history_says_what_it_holds_after_early_stopping():
+    # batches of 7 of 21 rows: 3 steps per epoch, so evaluation e is after e epochs
+    net, X, y, Xv, yv = _early_stopping_problem()
+    h = bp.fit(net, X, y, optimizer=bp.SGD(0.05), batch_size=7, epochs=200, seed=1,
+               validation=(Xv, yv), early_stopping=3, evaluate_every=6)
+    assert h.stopped_early
+    e = h.best_evaluation
+    assert e == int(np.argmin(h.val_loss))
+    assert h.best_epoch == h.evaluated_at[e] / 3 == 2 * e  # epochs, not the evaluation index
+    assert f"val_loss={h.val_loss[e]:.6g}" in repr(h)  # the restored θ's, not the last
+    assert f"val_loss={h.val_loss[-1]:.6g}" not in repr(h)
+
+
+def test_loss_and_gradient_hook_gets_the_batch_indices():
+    net, X, y = _regression()
+    ref = net.copy()
+    bp.fit(ref, X, y, optimizer=bp.SGD(0.05), batch_size=10, epochs=3, seed=2)
+    seen = []
+
+    def hook(idx):
+        seen.append(idx)
+        loss, grad = net.loss_and_gradient(X[idx], y[idx])
+        return loss, grad
+
+    h = bp.fit(net, X, y, optimizer=bp.SGD(0.05), batch_size=10, epochs=3, seed=2,
+               loss_and_gradient=hook)
+    assert [len(i) for i in seen] == [10, 10, 5] * 3
+    assert all(isinstance(i, np.ndarray) and i.dtype.kind == "i" and i.ndim == 1 for i in seen)
+    for e in range(3):
+        np.testing.assert_array_equal(np.sort(np.concatenate(seen[3 * e : 3 * e + 3])),
+                                      np.arange(25))
+    np.testing.assert_array_equal(net.theta, ref.theta)
+    assert h.iterations == 9
+    full = []
+    bp.fit(net, X, y, iterations=2, loss_and_gradient=lambda idx: (full.append(idx),
+                                                                   net.loss_and_gradient(X, y))[1])
+    assert full == [None, None]
+    with pytest.raises(TypeError, match="loss_and_gradient must be callable"):
+        bp.fit(net, X, y, iterations=2, loss_and_gradient=3)

@@ -1,0 +1,173 @@
+"""The benchmark's tables: ratios between the stored times, the target checks, and the
+printed report of a run (also ``run.py --show results.json``)."""
+
+from __future__ import annotations
+
+import statistics
+
+from libraries import GPU_LIBS, LIBS
+
+# Targets of the performance issue: (max ratio to the floor, max ratio to torch).
+TARGETS = {
+    "tiny": (4.5, 0.25),
+    "small": (1.7, 0.45),
+    "medium": (1.12, 1.0),
+    "large": (1.12, 1.0),
+}
+POLYREG_TARGET = 30.0
+
+
+def fmt_time(s: float | None) -> str:
+    if s is None:
+        return "-"
+    if s < 1e-3:
+        return f"{s * 1e6:.1f} µs"
+    if s < 1:
+        return f"{s * 1e3:.2f} ms"
+    return f"{s:.2f} s"
+
+
+def fmt_ratio(r: float | None) -> str:
+    return "-" if r is None else f"{r:.2f}x"
+
+
+def ratio(a, b):
+    return None if a is None or b is None else a / b
+
+
+def summarise(best: dict, shapes: list, dtypes: list) -> tuple[dict, list, str]:
+    """Ratios between best times, the target checks, and the printed table."""
+    ratios: dict = {}
+    targets: list = []
+    lines = []
+    head = (f"{'shape':<7} {'floor':>10} {'backprop':>10} {'/floor':>7} {'/torch':>7} "
+            f"{'internal':>10} {'/floor':>7} {'torch':>10} {'/floor':>7} {'sklearn':>10} "
+            f"{'/torch':>7} {'algorithm2':>10} {'/backprop':>9}")
+    for dtype in dtypes:
+        lines.append(f"\n{dtype}  (best round's median per call; ratios are time / time)")
+        lines.append(head)
+        lines.append("-" * len(head))
+        for shape in shapes:
+            key = f"{shape}/{dtype}"
+            t = {lib: best.get(lib, {}).get(key, {}).get("seconds") for lib in LIBS}
+            r = {
+                "backprop/floor": ratio(t["backprop"], t["floor"]),
+                "backprop/torch": ratio(t["backprop"], t["torch"]),
+                "internal/floor": ratio(t["internal"], t["floor"]),
+                "torch/floor": ratio(t["torch"], t["floor"]),
+                "sklearn/torch": ratio(t["sklearn"], t["torch"]),
+                "sklearn/floor": ratio(t["sklearn"], t["floor"]),
+                "algorithm2/backprop": ratio(t["algorithm2"], t["backprop"]),
+            }
+            ratios[key] = r
+            lines.append(
+                f"{shape:<7} {fmt_time(t['floor']):>10} {fmt_time(t['backprop']):>10} "
+                f"{fmt_ratio(r['backprop/floor']):>7} {fmt_ratio(r['backprop/torch']):>7} "
+                f"{fmt_time(t['internal']):>10} {fmt_ratio(r['internal/floor']):>7} "
+                f"{fmt_time(t['torch']):>10} {fmt_ratio(r['torch/floor']):>7} "
+                f"{fmt_time(t['sklearn']):>10} {fmt_ratio(r['sklearn/torch']):>7} "
+                f"{fmt_time(t['algorithm2']):>10} {fmt_ratio(r['algorithm2/backprop']):>9}"
+            )
+            max_floor, max_torch = TARGETS[shape]
+            for what, value, limit in (("backprop/floor", r["backprop/floor"], max_floor),
+                                       ("backprop/torch", r["backprop/torch"], max_torch)):
+                targets.append({"cell": key, "ratio": what, "method": "best rounds",
+                                "value": value, "limit": limit,
+                                "met": None if value is None else value <= limit})
+    return ratios, targets, "\n".join(lines)
+
+
+def _paired(all_rounds: list, lib: str, key: str):
+    """Median over rounds of (time of lib) / (floor timed in alternating blocks with it)."""
+    values = []
+    for rnd in all_rounds:
+        cell = rnd["results"].get(lib, {}).get(key)
+        if cell and cell.get("floor_seconds_same_process"):
+            values.append(cell["seconds"] / cell["floor_seconds_same_process"])
+    return statistics.median(values) if values else None
+
+
+def summarise_paired(all_rounds: list, shapes: list, dtypes: list) -> tuple[dict, list, str]:
+    """Same-process ratios: each library against the floor timed beside it."""
+    ratios: dict = {}
+    targets: list = []
+    head = (f"{'shape':<7} {'backprop':>9} {'internal':>9} {'torch':>9} {'sklearn':>9} "
+            f"{'backprop/torch':>15}")
+    lines = []
+    for dtype in dtypes:
+        lines.append(f"\n{dtype}  (same-process ratios to the floor, median over rounds)")
+        lines.append(head)
+        lines.append("-" * len(head))
+        for shape in shapes:
+            key = f"{shape}/{dtype}"
+            r = {f"{lib}/floor": _paired(all_rounds, lib, key)
+                 for lib in ("backprop", "internal", "torch", "sklearn")}
+            r["backprop/torch"] = ratio(r["backprop/floor"], r["torch/floor"])
+            ratios[key] = r
+            lines.append(
+                f"{shape:<7} {fmt_ratio(r['backprop/floor']):>9} "
+                f"{fmt_ratio(r['internal/floor']):>9} {fmt_ratio(r['torch/floor']):>9} "
+                f"{fmt_ratio(r['sklearn/floor']):>9} {fmt_ratio(r['backprop/torch']):>15}"
+            )
+            max_floor, max_torch = TARGETS[shape]
+            for what, limit in (("backprop/floor", max_floor), ("backprop/torch", max_torch)):
+                value = r[what]
+                targets.append({"cell": key, "ratio": what, "method": "same process",
+                                "value": value, "limit": limit,
+                                "met": None if value is None else value <= limit})
+    return ratios, targets, "\n".join(lines)
+
+
+def gpu_table(best: dict, shapes: list, dtypes: list) -> str:
+    lines = [f"{'cell':<16} {'floor':>10} {'cupy':>10} {'/floor':>7} {'torch_cuda':>10} "
+             f"{'cupy/torch':>10}"]
+    for dtype in dtypes:
+        for shape in shapes:
+            key = f"{shape}/{dtype}"
+            t = {lib: best.get(lib, {}).get(key, {}).get("seconds") for lib in GPU_LIBS}
+            lines.append(
+                f"{key:<16} {fmt_time(t['gpu_floor']):>10} {fmt_time(t['cupy']):>10} "
+                f"{fmt_ratio(ratio(t['cupy'], t['gpu_floor'])):>7} "
+                f"{fmt_time(t['torch_cuda']):>10} "
+                f"{fmt_ratio(ratio(t['cupy'], t['torch_cuda'])):>10}"
+            )
+    return "\n".join(lines)
+
+
+def report(results: dict, tables: bool = True) -> None:
+    """Print a CPU run's tables, polyreg times, memory and unmet targets from its results."""
+    if tables:
+        print(f"{results['label'] or 'run'} of {results['date']}, {results['machine']['cpu']}, "
+              f"{results['machine']['threads_per_library']} thread(s) per library")
+        print(results["table"])
+        print(results["table_same_process"])
+    p = results.get("polyreg")
+    if p:
+        print(f"\npolyreg, [1, 20, 20, 1], {p['iterations']} SGD steps of batch "
+              f"{p['batch']} (best of {p.get('runs', 2)} run(s)):")
+        print(f"  lean loop (net.batch_loss_and_gradient): {fmt_time(p['lean_loop_seconds'])}"
+              + ("" if p["lean_loop_iterations_timed"] == p["iterations"] else
+                 f" (extrapolated from {p['lean_loop_iterations_timed']} steps)"))
+        print(f"  bp.fit:                             {fmt_time(p['fit_seconds'])}")
+        print(f"  bp.algorithm2 each step:            "
+              f"{fmt_time(p['algorithm2_seconds_extrapolated'])} (extrapolated from "
+              f"{p['algorithm2_iterations_timed']} steps)")
+        print(f"  speed-up lean loop: {p['speedup_lean_loop_vs_algorithm2']:.0f}x, "
+              f"bp.fit: {p['speedup_fit_vs_algorithm2']:.0f}x "
+              f"(target >= {POLYREG_TARGET:.0f}x)")
+    if results.get("memory"):
+        print("\nmemory of net.gradient on large (tracemalloc; MiB):")
+        mib = 1 << 20
+        for dtype, m in results["memory"].items():
+            print(f"  {dtype}: activations {m['activations_bytes'] / mib:.1f}, "
+                  f"gradient {m['grad_bytes'] / mib:.1f}; peak extra: first call "
+                  f"{m['first_call_peak_extra_bytes'] / mib:.1f}, second call "
+                  f"{m['second_call_peak_extra_bytes'] / mib:.1f}; retained after a call "
+                  f"{m['second_call_retained_bytes'] / mib:.1f}")
+    met = [t for t in results["targets"] if t["met"] is not None]
+    print(f"\ntargets met: {sum(t['met'] for t in met)} of {len(met)}")
+    for t in met:
+        if not t["met"]:
+            how = f" [{t['method']}]" if "method" in t else ""
+            print(f"  unmet: {t['cell']} {t['ratio']} = {t['value']:.2f} "
+                  f"(limit {t['limit']}){how}")

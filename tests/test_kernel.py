@@ -1,0 +1,127 @@
+"""backprop._numpy_kernel: the same numbers as the readable batch gradient, and a package
+that still works without it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+import backprop as bp
+from backprop import _numpy_kernel as kernel
+from backprop.gradients import batch_gradient
+
+PAIRS = [(out, "squared_error") for out in ("identity", "logistic", "relu", "tanh", "softmax")]
+PAIRS += [("softmax", "cross_entropy"), ("softmax_reduced", "cross_entropy")]
+HIDDEN = ["identity", "logistic", "relu", "tanh"]
+
+
+def _batch(net, n, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, net.p[0])).astype(net.dtype)
+    if net.loss_name == "cross_entropy":
+        return X, rng.integers(0, net.K, n)
+    return X, rng.standard_normal((n, net.p[-1])).astype(net.dtype)
+
+
+def _rel(a, b):
+    return np.linalg.norm(a - b) / np.linalg.norm(b)
+
+
+@pytest.mark.parametrize("blocks", ["one block", "blocks of 64 rows, nothing kept"])
+@pytest.mark.parametrize("hidden", HIDDEN)
+@pytest.mark.parametrize("output, loss", PAIRS)
+def test_kernel_equals_the_readable_batch_gradient(monkeypatch, output, loss, hidden, blocks):
+    if blocks != "one block":
+        monkeypatch.setattr(kernel, "BLOCK_BYTES", 1)
+        monkeypatch.setattr(kernel, "WORKSPACE_BYTES", 1)
+    # widths 9 and 40: hidden layers on both sides of the ReLU's sign/comparison switch
+    # (200 x 9 < 2048 <= 200 x 40 entries); 200 rows = 3 blocks of 64 and one of 8.
+    net = bp.Network([5, 40, 9, 3], hidden=hidden, output=output, loss=loss, seed=2)
+    assert net._kernel is not None
+    X, y = _batch(net, 200)
+    Xc, Y = net.checked_batch(X, y)
+    loss_ref, grad_ref = batch_gradient(net, Xc, Y)
+    for _ in range(2):  # the second call reuses whatever the first one kept
+        loss_k, grad_k = net.batch_loss_and_gradient(Xc, Y)
+        assert _rel(grad_k, grad_ref) < 1e-13
+        assert float(loss_k) == pytest.approx(float(loss_ref), rel=1e-13)
+    assert len(net._kernel.workspaces) == (1 if blocks == "one block" else 0)
+    out = np.empty(net.dim_theta)
+    _, written = net.batch_loss_and_gradient(Xc, Y, out=out, with_loss=False)
+    assert written is out and _rel(out, grad_ref) < 1e-13
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_kernel_in_float32_and_on_strided_input(dtype):
+    net = bp.Network([6, 12, 4], hidden="tanh", output="softmax", dtype=dtype, seed=1)
+    X, y = _batch(net, 50)
+    X = np.asfortranarray(np.repeat(X, 2, axis=1))[:, ::2]  # neither C nor F contiguous
+    Xc, Y = net.checked_batch(X, y)
+    ref = batch_gradient(net.copy(dtype="float64"), Xc.astype(np.float64), Y.astype(np.float64))
+    grad = net.batch_loss_and_gradient(Xc, Y)[1]
+    assert grad.dtype == np.dtype(dtype)
+    assert _rel(grad.astype(np.float64), ref[1]) < (1e-13 if dtype == "float64" else 1e-5)
+
+
+def test_workspace_cache_keeps_at_most_the_limit():
+    net = bp.Network([3, 8, 2], hidden="relu", seed=0)
+    for n in range(1, 3 * kernel.WORKSPACES_KEPT):
+        net.gradient(*_batch(net, n))
+        assert len(net._kernel.workspaces) <= kernel.WORKSPACES_KEPT
+    assert len(net._kernel.workspaces) == kernel.WORKSPACES_KEPT
+    net.release_workspace()
+    assert len(net._kernel.workspaces) == 0
+    g = net.gradient(*_batch(net, 5))  # works again after the release
+    assert g.shape == (net.dim_theta,)
+
+
+def test_two_threads_never_share_a_workspace():
+    net = bp.Network([3, 8, 2], hidden="relu", seed=0)
+    seen, barrier = {}, threading.Barrier(2)
+
+    def work(name):
+        barrier.wait()
+        seen[name] = net._kernel.workspaces.get(16)
+        net.gradient(*_batch(net, 16))
+        assert net._kernel.workspaces.get(16) is seen[name]  # its own, reused
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in ("a", "b")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert seen["a"] is not seen["b"]
+    assert len(net._kernel.workspaces) == 2
+
+
+def test_the_package_works_without_the_kernel():
+    code = (
+        "import sys; sys.modules['backprop._numpy_kernel'] = None\n"
+        "import numpy as np, backprop as bp\n"
+        "net = bp.Network([3, 7, 2], hidden='tanh', output='softmax', seed=4)\n"
+        "assert net._kernel is None\n"
+        "X = np.random.default_rng(0).standard_normal((20, 3)); y = np.arange(20) % 2\n"
+        "print(repr(net.loss(X, y)), *net.gradient(X, y)[:3])\n"
+        "bp.fit(net, X, y, iterations=3)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    values = [float(v) for v in out.stdout.split()]
+    net = bp.Network([3, 7, 2], hidden="tanh", output="softmax", seed=4)
+    X = np.random.default_rng(0).standard_normal((20, 3))
+    y = np.arange(20) % 2
+    assert values[0] == pytest.approx(net.loss(X, y), rel=1e-14)
+    np.testing.assert_allclose(values[1:], net.gradient(X, y)[:3], rtol=1e-12)
+
+
+@pytest.mark.parametrize("output, loss", PAIRS)
+def test_kernel_forward_equals_the_readable_forward(output, loss):
+    net = bp.Network([5, 12, 7, 3], hidden=["relu", "logistic"], output=output, loss=loss)
+    X, _ = _batch(net, 30)
+    Z, A = net.forward(X)  # the kernel's
+    Z_ref, A_ref = bp.gradients.forward(net, X)
+    for mine, ref in zip(Z + A, Z_ref + A_ref, strict=True):
+        np.testing.assert_allclose(mine, ref, rtol=1e-14, atol=1e-15)
