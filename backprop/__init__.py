@@ -21,9 +21,22 @@ Quick start::
     print(bp.gradcheck(net, X, y))     # central differences, per layer
 """
 
-from . import activations, backend, datasets, losses, optim, plotting, timing
+from . import (  # Part IV
+    activations,
+    autodiff,
+    backend,
+    checkpoint,
+    datasets,
+    forward_mode,
+    hessian,
+    losses,
+    optim,
+    plotting,
+    timing,
+)
 from .activations import ACTIVATIONS
 from .backend import available_backends, cupy_available, get_namespace, to_numpy
+from .forward_mode import jvp
 from .gradcheck import (
     GradcheckResult,
     KinkWarning,
@@ -32,6 +45,7 @@ from .gradcheck import (
     numerical_jacobian,
 )
 from .gradients import algorithm1, algorithm2
+from .hessian import hvp
 from .io import load, save
 from .losses import LOSSES, OUTPUTS, output_delta, output_delta_general
 from .network import Network
@@ -55,6 +69,12 @@ __all__ = [
     "KinkWarning",
     "Network",
     "activations",
+    "autodiff",
+    "checkpoint",
+    "forward_mode",
+    "hessian",
+    "hvp",
+    "jvp",
     "algorithm1",
     "algorithm2",
     "available_backends",

@@ -69,6 +69,21 @@ def _tanh_prime_a(xp, a):
     return 1 - a * a
 
 
+# S''(z), for the Hessian-vector product (hessian.py). ReLU's is 0 wherever it is defined.
+def _zero_second(xp, z):
+    return xp.zeros_like(z)
+
+
+def _logistic_second(xp, z):
+    s = _logistic(xp, z)
+    return s * (1 - s) * (1 - 2 * s)
+
+
+def _tanh_second(xp, z):
+    t = xp.tanh(z)
+    return -2 * t * (1 - t * t)
+
+
 # In-place NumPy forms, for the fast batch gradient (network.py), as scikit-learn keeps them:
 # S_inplace(Z, zeros) writes a = S(z) over Z (``zeros``: None, or an array of zeros of Z's
 # shape, against which NumPy's maximum is several times faster than against the number 0);
@@ -135,6 +150,7 @@ class Activation:
     smooth: bool
     S_inplace: Callable | None = None  # NumPy only; None: use S_xp (a new array)
     S_prime_inplace: Callable | None = None  # NumPy only, from a = S(z)
+    S_second_xp: Callable | None = None  # (xp, z) -> S''(z), for Hessian-vector products
 
     def S(self, z):
         """a = S(z), applied element by element."""
@@ -148,17 +164,21 @@ class Activation:
         """S'(z) computed from a = S(z) (no second pass over z)."""
         return self.S_prime_from_a_xp(array_namespace(a), a)
 
+    def S_second(self, z):
+        """S''(z), element by element (0 for ReLU away from its kink)."""
+        return self.S_second_xp(array_namespace(z), z)
+
 
 ACTIVATIONS: dict[str, Activation] = {
     "identity": Activation("identity", _identity, _identity_prime, _identity_prime, True,
-                           _identity_inplace, _identity_prime_inplace),
+                           _identity_inplace, _identity_prime_inplace, _zero_second),
     # the stable logistic needs a temporary, so it has no in-place S
     "logistic": Activation("logistic", _logistic, _logistic_prime, _logistic_prime_a, True,
-                           None, _logistic_prime_inplace),
+                           None, _logistic_prime_inplace, _logistic_second),
     "relu": Activation("relu", _relu, _relu_prime, _relu_prime_a, False,
-                       _relu_inplace, _relu_prime_inplace),
+                       _relu_inplace, _relu_prime_inplace, _zero_second),
     "tanh": Activation("tanh", _tanh, _tanh_prime, _tanh_prime_a, True,
-                       _tanh_inplace, _tanh_prime_inplace),
+                       _tanh_inplace, _tanh_prime_inplace, _tanh_second),
 }
 ALIASES = {"sigmoid": "logistic"}
 
