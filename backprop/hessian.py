@@ -94,6 +94,9 @@ def delta_L_tangent(xp, output, loss, Z, G, Y, Zdot):
 
 # ----------------------------------------------------------------------------- H v
 
+# Activations with S'' = 0 wherever it is defined: their S'' term is skipped, not computed.
+PIECEWISE_LINEAR = frozenset({"identity", "relu"})
+
 
 def hvp(net, X, y, v):
     """∇²ℓ_τ(θ) v, the Hessian of the training loss times v, exact up to rounding.
@@ -133,7 +136,8 @@ def _forward_over_reverse(net, X, y, v, with_gradient):
         W, act, Z = net.W[l], net.S(l), zs[l - 1]
         back = Delta @ W  # W_l^T δ_l, as rows
         S_prime = act.S_prime_xp(xp, Z)
-        RDelta = (RDelta @ W + Delta @ Wdot[l]) * S_prime + back * act.S_second_xp(xp, Z) * Zdots[
-            l - 1]
+        RDelta = (RDelta @ W + Delta @ Wdot[l]) * S_prime
+        if act.name not in PIECEWISE_LINEAR:
+            RDelta = RDelta + back * act.S_second_xp(xp, Z) * Zdots[l - 1]
         Delta = back * S_prime
     return (net.flatten(gW, gb) if with_gradient else None), net.flatten(HW, Hb)
