@@ -37,8 +37,9 @@ class Tensor:
     # NumPy arrays defer to Tensor's operators (array - Tensor is a Tensor, not an object array).
     __array_ufunc__ = None
 
-    def __init__(self, data, parents=(), name="", requires_grad=True):
+    def __init__(self, data, parents=(), name="", requires_grad=True, op=""):
         self.data = data
+        self.op = op  # the operation that made it ("" for a leaf)
         self.grad = None
         # (parent Tensor, vjp) pairs: vjp maps ∂f/∂self to parent's share of ∂f/∂parent.
         # Constants (requires_grad False) are left out: no product is spent on them.
@@ -55,17 +56,13 @@ class Tensor:
         return tuple(self.data.shape)
 
     def __repr__(self) -> str:
-        return f"Tensor(shape={self.shape}{', ' + self.name if self.name else ''})"
+        label = ", ".join(x for x in (self.op, self.name) if x)
+        return f"Tensor(shape={self.shape}{', ' + label if label else ''})"
 
     # ------------------------------------------------------------------ graph
-    def backward(self):
-        """Fill ``.grad`` of every Tensor this one depends on with ∂(self)/∂(that Tensor).
-
-        self must be a scalar (shape ()). Gradients are accumulated over every path in the
-        graph (a Tensor used twice gets the sum), each vector-Jacobian product applied once.
-        """
-        if self.shape != ():
-            raise ValueError(f"backward() needs a scalar Tensor (shape ()); got shape {self.shape}")
+    def graph(self):
+        """The Tensors this one depends on (itself included), each after all its inputs:
+        a topological order of the computational graph, constants left out."""
         order, seen, stack = [], set(), [(self, False)]
         while stack:  # depth-first, iterative: a deep network would exhaust the recursion limit
             node, done = stack.pop()
@@ -74,7 +71,19 @@ class Tensor:
             elif id(node) not in seen:
                 seen.add(id(node))
                 stack.append((node, True))
-                stack.extend((parent, False) for parent, _ in node.parents)
+                stack.extend((parent, False) for parent, _ in reversed(node.parents))
+        return order
+
+    def backward(self):
+        """Fill ``.grad`` of every Tensor this one depends on with ∂(self)/∂(that Tensor).
+
+        self must be a scalar (shape ()). The graph is visited from self back to the leaves
+        (reverse topological order), so a node's gradient is complete, summed over every
+        path, before its vector-Jacobian products pass it on; each is applied once.
+        """
+        if self.shape != ():
+            raise ValueError(f"backward() needs a scalar Tensor (shape ()); got shape {self.shape}")
+        order = self.graph()
         for node in order:
             node.grad = None
         self.grad = self.xp.ones_like(self.data)
@@ -87,7 +96,7 @@ class Tensor:
     def __add__(self, other):
         other = _tensor(other)
         xp = self.xp
-        return Tensor(self.data + other.data, [
+        return Tensor(self.data + other.data, op="add", parents=[
             (self, lambda g: _unbroadcast(xp, g, self.shape)),
             (other, lambda g: _unbroadcast(xp, g, other.shape)),
         ])
@@ -95,7 +104,7 @@ class Tensor:
     __radd__ = __add__
 
     def __neg__(self):
-        return Tensor(-self.data, [(self, lambda g: -g)])
+        return Tensor(-self.data, [(self, lambda g: -g)], op="neg")
 
     def __sub__(self, other):
         return self + (-_tensor(other))
@@ -106,7 +115,7 @@ class Tensor:
     def __mul__(self, other):
         other = _tensor(other)
         xp = self.xp
-        return Tensor(self.data * other.data, [
+        return Tensor(self.data * other.data, op="mul", parents=[
             (self, lambda g: _unbroadcast(xp, g * other.data, self.shape)),
             (other, lambda g: _unbroadcast(xp, g * self.data, other.shape)),
         ])
@@ -116,7 +125,7 @@ class Tensor:
     def __matmul__(self, other):
         other = _tensor(other)
         # C = A B: ∂f/∂A = (∂f/∂C) B^T, ∂f/∂B = A^T (∂f/∂C) (2-D operands).
-        return Tensor(self.data @ other.data, [
+        return Tensor(self.data @ other.data, op="matmul", parents=[
             (self, lambda g: g @ other.data.T),
             (other, lambda g: self.data.T @ g),
         ])
@@ -124,7 +133,7 @@ class Tensor:
     @property
     def T(self):
         """The transpose of a 2-D Tensor."""
-        return Tensor(self.data.T, [(self, lambda g: g.T)])
+        return Tensor(self.data.T, [(self, lambda g: g.T)], op="T")
 
     # ------------------------------------------------------------------ reductions
     def sum(self, axis=None, keepdims=False):
@@ -136,7 +145,7 @@ class Tensor:
                 g = xp.expand_dims(g, axis=axis)
             return xp.broadcast_to(g, shape)
 
-        return Tensor(xp.sum(self.data, axis=axis, keepdims=keepdims), [(self, vjp)])
+        return Tensor(xp.sum(self.data, axis=axis, keepdims=keepdims), [(self, vjp)], op="sum")
 
     def mean(self, axis=None, keepdims=False):
         """The mean over ``axis`` (all axes by default)."""
@@ -158,16 +167,17 @@ class Tensor:
         def vjp(g):
             return (g if keepdims else xp.expand_dims(g, axis=axis)) * P
 
-        return Tensor(out if keepdims else xp.squeeze(out, axis=axis), [(self, vjp)])
+        return Tensor(out if keepdims else xp.squeeze(out, axis=axis), [(self, vjp)],
+                      op="logsumexp")
 
     # ------------------------------------------------------------------ element-wise
     def exp(self):
         y = self.xp.exp(self.data)
-        return Tensor(y, [(self, lambda g: g * y)])
+        return Tensor(y, [(self, lambda g: g * y)], op="exp")
 
     def log(self):
         x = self.data
-        return Tensor(self.xp.log(x), [(self, lambda g: g / x)])
+        return Tensor(self.xp.log(x), [(self, lambda g: g / x)], op="log")
 
     def tanh(self):
         return self._activation("tanh")
@@ -182,7 +192,7 @@ class Tensor:
     def _activation(self, name):
         act, xp = ACTIVATIONS[name], self.xp
         a = act.S_xp(xp, self.data)
-        return Tensor(a, [(self, lambda g: g * act.S_prime_from_a_xp(xp, a))])
+        return Tensor(a, [(self, lambda g: g * act.S_prime_from_a_xp(xp, a))], op=name)
 
 
 def _tensor(x):

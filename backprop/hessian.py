@@ -105,15 +105,16 @@ def hvp(net, X, y, v):
     recursion of Algorithm 1 carries R{δ_l} beside δ_l (module docstring), and
     H v = (1/n) Σ_i R{∂C_i/∂θ}. Returns a flat array in θ's order (net's backend and dtype).
     """
-    return _forward_over_reverse(net, X, y, v, with_gradient=False)[1]
+    return gradient_and_hvp(net, X, y, v, with_gradient=False)[1]
 
 
-def gradient_and_hvp(net, X, y, v):
-    """(∂ℓ_τ/∂θ, ∇²ℓ_τ(θ) v) from the same passes: the gradient costs one more product a layer."""
-    return _forward_over_reverse(net, X, y, v, with_gradient=True)
+def gradient_and_hvp(net, X, y, v, with_gradient=True):
+    """(∂ℓ_τ/∂θ, ∇²ℓ_τ(θ) v), both flat in θ's order, from one pass forward and one back.
 
-
-def _forward_over_reverse(net, X, y, v, with_gradient):
+    Forward: the values and their tangents along v (``tangent_forward``). Back: lines 8-10
+    of Algorithm 1 for δ_l, each beside its R-operator line for R{δ_l} (module docstring).
+    The gradient costs one more product a layer; with_gradient=False skips it (None).
+    """
     xp, L = net.xp, net.L
     X, Y = batch(net, X, y)
     Wdot, bdot = tangent_blocks(net, v)

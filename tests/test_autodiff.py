@@ -149,3 +149,21 @@ def test_loss_rejects_wrong_parameter_count(batch):
     X, y = batch(net, 3)
     with pytest.raises(ValueError, match="2L = 4 Tensors; got 2"):
         bp.autodiff.loss(net, X, y, bp.autodiff.parameters(net)[:2])
+
+
+def test_graph_lists_each_node_after_its_inputs():
+    W, x = Tensor(np.ones((2, 3)), name="W"), Tensor(np.ones(3), name="x")
+    f = ((x @ W.T).tanh() * 2.0).sum()
+    order = f.graph()
+    assert [t.op or t.name for t in order] == ["x", "W", "T", "matmul", "tanh", "mul", "sum"]
+    assert repr(order[3]) == "Tensor(shape=(2,), matmul)"
+
+
+def test_constants_are_not_in_the_graph():
+    x = Tensor(np.ones(2))
+    c = Tensor(np.full(2, 3.0), requires_grad=False)
+    f = (x * c - c).sum()
+    assert c not in f.graph()
+    f.backward()
+    assert c.grad is None
+    np.testing.assert_array_equal(x.grad, [3.0, 3.0])
