@@ -51,10 +51,12 @@ def jvp(net, X, y, v) -> float:
     derivative along ż_L (δ_L = ∂C/∂z_L, Algorithm 1, line 5). v: flat, θ's order.
     """
     X, Y = batch(net, X, y)
-    return _jvp(net, X, Y, *tangent_blocks(net, v))
+    return directional_derivative(net, X, Y, *tangent_blocks(net, v))
 
 
-def _jvp(net, X, Y, Wdot, bdot) -> float:
+def directional_derivative(net, X, Y, Wdot, bdot) -> float:
+    """(∂ℓ_τ/∂θ)·v for a checked batch X, its target matrix Y, and v given by its blocks
+    Ẇ_l, ḃ_l: the tangents of the forward pass, then (1/n) Σ_i δ_L,i · ż_L,i."""
     zs, As, Zdots, _ = tangent_forward(net, X, Wdot, bdot)
     output, loss = head(net)
     xp = net.xp
@@ -75,6 +77,6 @@ def gradient(net, X, y):
     Wdot, bdot = net.unflatten(e)  # views of e: setting e[i] moves one coordinate
     for i in range(net.dim_theta):
         e[i] = 1.0
-        out[i] = _jvp(net, X, Y, Wdot, bdot)
+        out[i] = directional_derivative(net, X, Y, Wdot, bdot)
         e[i] = 0.0
     return out
