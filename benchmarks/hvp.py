@@ -12,8 +12,9 @@ reverse mode, and memory against the number of checkpoints.
 3. Memory against k: tracemalloc peak and time of ``bp.checkpoint.gradient(..., k)`` on a
    24-layer network of width 32, n = 2048.
 
-Each time is the least of several measurements (``bp.timing.best_time``), the compared
-calls measured in alternation, in rounds, with one BLAS thread.
+Each time is the least of many measurements of the process's CPU time (so that time spent
+waiting for a core on a shared machine does not count), the compared calls measured in
+alternation, with one BLAS thread.
 
 Usage::
 
@@ -25,21 +26,41 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 import tracemalloc
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
 import backprop as bp
-from backprop.timing import best_time
 
 
-def _best_of_rounds(calls, rounds=3, **kw):
-    """{name: least time per call over `rounds` rounds}, the calls alternating in each round."""
+def _cpu_time(f, number):
+    """CPU seconds of this process per call, over `number` calls of f."""
+    start = time.process_time()
+    for _ in range(number):
+        f()
+    return (time.process_time() - start) / number
+
+
+def _best_of_rounds(calls, rounds=3, repeat=5, min_time=0.02):
+    """{name: least time per call}, the calls alternating measurement by measurement.
+
+    Time is the process's CPU time (one BLAS thread), not wall-clock time: on a machine
+    shared with other jobs, time spent waiting for a core is not counted. Each
+    measurement lasts at least ``min_time`` CPU seconds (the number of calls is chosen
+    once per call, after a warm-up).
+    """
+    number = {}
+    for name, f in calls.items():
+        k = 1
+        while _cpu_time(f, k) * k < min_time:
+            k *= 2
+        number[name] = k
     best = {name: float("inf") for name in calls}
-    for _ in range(rounds):
+    for _ in range(rounds * repeat):
         for name, f in calls.items():
-            best[name] = min(best[name], best_time(f, **kw))
+            best[name] = min(best[name], _cpu_time(f, number[name]))
     return best
 
 
@@ -71,8 +92,7 @@ def forward_vs_reverse(widths=(2, 4, 8, 16, 32)):
             "autodiff": lambda net=net: bp.autodiff.gradient(net, X, y),
             "jvp": lambda net=net, v=v: bp.jvp(net, X, y, v),
         }, rounds=2, repeat=3, min_time=0.02)
-        t["forward"] = best_time(lambda net=net: bp.forward_mode.gradient(net, X, y), repeat=1,
-                                 number=1)
+        t["forward"] = _cpu_time(lambda net=net: bp.forward_mode.gradient(net, X, y), 1)
         rows.append({"width": w, "dim_theta": net.dim_theta, **t,
                      "forward_over_reverse": t["forward"] / t["reverse"],
                      "reverse_over_loss": t["reverse"] / t["loss"]})
