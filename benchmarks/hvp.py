@@ -130,6 +130,8 @@ def main():
             print(f"  {name:18s} {1e3 * h[name]:8.2f}")
         print(f"  hvp / gradient = {h['hvp_over_gradient']:.2f}  "
               f"(against the generic gradient: {h['hvp_over_gradient_generic']:.2f})")
+        print(f"  claim 'hvp costs at most 4 gradients': "
+              f"{'holds' if h['hvp_over_gradient'] <= 4 else 'FAILS'}")
         out["modes"] = forward_vs_reverse()
         print("\nfull gradient, [4, w, w, 3], n = 64 (ms): forward mode vs reverse mode")
         print(f"  {'dim θ':>6} {'loss':>7} {'reverse':>8} {'autodiff':>9} {'jvp':>7} "
