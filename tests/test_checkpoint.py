@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import tracemalloc
 
 import pytest
@@ -68,3 +69,12 @@ def test_five_checkpoints_on_24_layers_need_at_most_60_percent_of_the_memory(bat
     assert five <= 0.6 * plain
     assert five <= 0.6 * all_kept
     assert rel(bp.checkpoint.gradient(net, X, y, 5), net.gradient(X, y)) < 1e-13
+
+
+@pytest.mark.skipif("checkpoints" not in inspect.signature(bp.Network.gradient).parameters,
+                    reason="net.gradient(..., checkpoints=k) is wired into network.py at merge")
+def test_network_gradient_with_checkpoints(batch, rel):
+    net = bp.Network([3, 5, 5, 5, 2], hidden="tanh", output="softmax", seed=2)
+    X, y = batch(net, 7)
+    assert rel(net.gradient(X, y, checkpoints=2), bp.checkpoint.gradient(net, X, y, 2)) == 0
+    assert rel(net.gradient(X, y, checkpoints=2), net.gradient(X, y)) < 1e-13

@@ -143,3 +143,13 @@ def test_S_second_matches_differences_of_S_prime(name):
     h = 1e-6
     fd = (act.S_prime(z + h) - act.S_prime(z - h)) / (2 * h)
     np.testing.assert_allclose(act.S_second(z), fd, rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.skipif(not (hasattr(bp.Network, "jvp") and hasattr(bp.Network, "hvp")),
+                    reason="net.jvp and net.hvp are thin methods wired into network.py at merge")
+def test_network_methods_are_the_module_functions(batch):
+    net = make_net("softmax", "cross_entropy", "tanh")
+    X, y = batch(net, 6)
+    v = direction(net)
+    assert net.jvp(X, y, v) == bp.jvp(net, X, y, v)
+    np.testing.assert_array_equal(net.hvp(X, y, v), bp.hvp(net, X, y, v))
