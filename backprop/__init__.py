@@ -35,9 +35,24 @@ Quick start::
     print(bp.gradcheck(net, X, y))     # central differences, per layer
 """
 
-from . import activations, backend, datasets, gradients, losses, optim, parameters, plotting, timing
+from . import (
+    activations,
+    autodiff,
+    backend,
+    checkpoint,
+    datasets,
+    forward_mode,
+    gradients,
+    hessian,
+    losses,
+    optim,
+    parameters,
+    plotting,
+    timing,
+)
 from .activations import ACTIVATIONS
 from .backend import available_backends, cupy_available, get_namespace, to_numpy
+from .forward_mode import jvp
 from .gradcheck import (
     GradcheckResult,
     KinkWarning,
@@ -46,6 +61,7 @@ from .gradcheck import (
     numerical_jacobian,
 )
 from .gradients import algorithm1, algorithm2
+from .hessian import hvp
 from .history import DivergenceError, History
 from .io import load, save
 from .losses import LOSSES, OUTPUTS, output_delta, output_delta_general
@@ -71,6 +87,12 @@ __all__ = [
     "KinkWarning",
     "Network",
     "activations",
+    "autodiff",
+    "checkpoint",
+    "forward_mode",
+    "hessian",
+    "hvp",
+    "jvp",
     "algorithm1",
     "algorithm2",
     "available_backends",

@@ -199,3 +199,31 @@ def check_int(value, name: str, minimum: int = 0) -> int:
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}; got {value}")
     return int(value)
+
+
+def check_backward(xp, activations, Delta_L, p, dtype):
+    """(A_0..A_{L-1}, Delta_L) checked and cast: the inputs of ``Network.backward``.
+
+    activations: the list [a_0, ..., a_L] that ``forward`` returns; every a_l (l < L) of shape
+    (n, p_l) and Delta_L of shape (n, p_L), all finite.
+    """
+    L = len(p) - 1
+    if not isinstance(activations, (list, tuple)) or len(activations) != L + 1:
+        raise TypeError(
+            f"activations must be the list [a_0, ..., a_L] of L + 1 = {L + 1} arrays that "
+            f"forward(X) returns; got {type(activations).__name__}"
+            + (f" of length {len(activations)}" if hasattr(activations, "__len__") else "")
+        )
+    A = [to_backend(xp, a, f"activations[{l}]") for l, a in enumerate(activations)]
+    Delta = to_backend(xp, Delta_L, "Delta_L")
+    n = A[0].shape[0] if A[0].ndim == 2 else -1
+    named = [(f"activations[{l}]", A[l], p[l]) for l in range(L)]
+    for name, x, width in named + [("Delta_L", Delta, p[L])]:
+        if tuple(x.shape) != (n, width):
+            raise ValueError(
+                f"{name} must have shape (n, {width}) with the n = {n} rows of "
+                f"activations[0]; got shape {tuple(x.shape)}"
+            )
+    # finite, and cast to the network's dtype (the shapes are right by now)
+    A = [check_X(xp, A[l], p[l], dtype, f"activations[{l}]") for l in range(L)]
+    return A, check_X(xp, Delta, p[L], dtype, "Delta_L")

@@ -68,6 +68,21 @@ def _tanh_prime_a(xp, a):
     return 1 - a * a
 
 
+# S''(z), for the Hessian-vector product (hessian.py). ReLU's is 0 wherever it is defined.
+def _zero_second(xp, z):
+    return xp.zeros_like(z)
+
+
+def _logistic_second(xp, z):
+    s = _logistic(xp, z)
+    return s * (1 - s) * (1 - 2 * s)
+
+
+def _tanh_second(xp, z):
+    t = xp.tanh(z)
+    return -2 * t * (1 - t * t)
+
+
 @dataclass(frozen=True)
 class Activation:
     """An element-wise activation: S(z), S'(z) and S' written in terms of a = S(z).
@@ -81,6 +96,7 @@ class Activation:
     S_xp: Callable
     S_prime_xp: Callable
     S_prime_from_a_xp: Callable
+    S_second_xp: Callable | None = None  # (xp, z) -> S''(z), for Hessian-vector products
 
     def S(self, z):
         """a = S(z), applied element by element."""
@@ -94,12 +110,18 @@ class Activation:
         """S'(z) computed from a = S(z) (no second pass over z)."""
         return self.S_prime_from_a_xp(array_namespace(a), a)
 
+    def S_second(self, z):
+        """S''(z), element by element (0 for ReLU away from its kink)."""
+        return self.S_second_xp(array_namespace(z), z)
+
 
 ACTIVATIONS: dict[str, Activation] = {
-    "identity": Activation("identity", _identity, _identity_prime, _identity_prime),
-    "logistic": Activation("logistic", _logistic, _logistic_prime, _logistic_prime_a),
-    "relu": Activation("relu", _relu, _relu_prime, _relu_prime_a),
-    "tanh": Activation("tanh", _tanh, _tanh_prime, _tanh_prime_a),
+    "identity": Activation("identity", _identity, _identity_prime, _identity_prime, _zero_second),
+    "logistic": Activation(
+        "logistic", _logistic, _logistic_prime, _logistic_prime_a, _logistic_second
+    ),
+    "relu": Activation("relu", _relu, _relu_prime, _relu_prime_a, _zero_second),
+    "tanh": Activation("tanh", _tanh, _tanh_prime, _tanh_prime_a, _tanh_second),
 }
 ALIASES = {"sigmoid": "logistic"}
 

@@ -18,10 +18,10 @@ from __future__ import annotations
 import numpy as np
 
 from . import _validate as check
-from . import gradients, parameters
+from . import checkpoint, forward_mode, gradients, hessian, parameters
 from .activations import get_activation
 from .backend import backend_name, dtype_of, get_namespace, to_numpy
-from .losses import get_loss, get_output, mean_loss
+from .losses import get_loss, get_output, mean_loss, output_delta
 from .settings import SETTINGS, dtype_name, settings
 
 try:
@@ -285,7 +285,7 @@ class Network:
                 f"dim(theta) = {self.dim_theta}; got shape {tuple(out.shape)}, dtype {out.dtype}"
             )
 
-    def gradient(self, X, y):
+    def gradient(self, X, y, checkpoints=None):
         """∂ℓ_τ/∂θ, flat in θ's order, by the batch form of Algorithm 2.
 
         One matrix product per layer per pass, no loop over examples: with Delta_l holding
@@ -296,8 +296,12 @@ class Network:
 
         On NumPy the intermediate arrays live in a workspace that the next call of the same
         thread with the same batch size reuses (at most a few, 64 MiB in all, are kept;
-        ``release_workspace()`` frees them).
+        ``release_workspace()`` frees them). With ``checkpoints=k`` only the activations of k
+        evenly spaced layers are kept and the others recomputed on the way back
+        (:func:`backprop.checkpoint.gradient`): the same gradient in less memory.
         """
+        if checkpoints is not None:
+            return checkpoint.gradient(self, X, y, checkpoints)
         X, Y = self.checked_batch(X, y, scratch=True)
         return self.batch_loss_and_gradient(X, Y, with_loss=False)[1]
 
@@ -305,6 +309,21 @@ class Network:
         """(ℓ_τ as a float, ∂ℓ_τ/∂θ) from one forward and one backward pass."""
         loss, grad = self.batch_loss_and_gradient(*self.checked_batch(X, y, scratch=True))
         return float(loss), grad
+
+    def deltas(self, X, y):
+        """[Delta_1, ..., Delta_L]: row i of Delta_l is δ_l = ∂C_i/∂z_l of example i (eq. (2))."""
+        X, Y = self.checked_batch(X, y)
+        Z, A = gradients.forward(self, X)
+        Delta_L = output_delta(self.xp, self._output, self._loss, Z[-1], A[-1], Y)
+        return gradients.backpropagate(self, A, Delta_L)[1]
+
+    def jvp(self, X, y, v):
+        """(∂ℓ_τ/∂θ)·v by forward mode, in one forward pass (:func:`backprop.forward_mode.jvp`)."""
+        return forward_mode.jvp(self, X, y, v)
+
+    def hvp(self, X, y, v):
+        """∇²ℓ_τ(θ) v, exact up to rounding: forward over reverse (:func:`backprop.hessian.hvp`)."""
+        return hessian.hvp(self, X, y, v)
 
     def backward(self, activations, Delta_L):
         """Back-propagate the output errors: (∂ℓ_τ/∂θ flat, [Delta_1, ..., Delta_L]).
@@ -318,26 +337,7 @@ class Network:
         one, to see what a gradient check makes of it) is back-propagated just the same.
         Row i of the returned Delta_l is δ_l of example i.
         """
-        xp, L = self.xp, self.L
-        if not isinstance(activations, (list, tuple)) or len(activations) != L + 1:
-            raise TypeError(
-                f"activations must be the list [a_0, ..., a_L] of L + 1 = {L + 1} arrays that "
-                f"forward(X) returns; got {type(activations).__name__}"
-                + (f" of length {len(activations)}" if hasattr(activations, "__len__") else "")
-            )
-        A = [check.to_backend(xp, a, f"activations[{l}]") for l, a in enumerate(activations)]
-        Delta = check.to_backend(xp, Delta_L, "Delta_L")
-        n = A[0].shape[0] if A[0].ndim == 2 else -1
-        named = [(f"activations[{l}]", A[l], self.p[l]) for l in range(L)]
-        for name, x, width in named + [("Delta_L", Delta, self.p[L])]:
-            if tuple(x.shape) != (n, width):
-                raise ValueError(
-                    f"{name} must have shape (n, {width}) with the n = {n} rows of "
-                    f"activations[0]; got shape {tuple(x.shape)}"
-                )
-        # finite, and cast to the network's dtype (the shapes are right by now)
-        A = [check.check_X(xp, A[l], self.p[l], self._dtype, f"activations[{l}]") for l in range(L)]
-        Delta = check.check_X(xp, Delta, self.p[L], self._dtype, "Delta_L")
+        A, Delta = check.check_backward(self.xp, activations, Delta_L, self.p, self._dtype)
         return gradients.backpropagate(self, A, Delta)
 
     def __repr__(self) -> str:

@@ -1,0 +1,257 @@
+"""A small reverse-mode automatic differentiator on arrays: back-propagation in general.
+
+A :class:`Tensor` wraps an array of any array-API backend. Every operation on Tensors
+records, on the result, its inputs and its vector-Jacobian product: the map that turns
+∂f/∂(result) into the contributions ∂f/∂(input) (the chain rule, one factor at a time).
+``f.backward()`` visits the recorded graph from f back to the leaves in reverse
+topological order, applying each vector-Jacobian product once, and leaves ∂f/∂x in
+``x.grad`` for every Tensor x that f depends on.
+
+Algorithm 1 is this procedure for one particular graph: line 10, δ_{l-1} = S'(z_{l-1}) ⊙
+W_l^T δ_l, is the vector-Jacobian product of ``@`` (multiply by W_l^T) followed by that of
+the activation (multiply by D_{l-1}). :func:`loss` builds the network's training loss ℓ_τ
+from Tensors; :func:`gradient` differentiates it and returns the flat ∂ℓ_τ/∂θ.
+"""
+
+from __future__ import annotations
+
+from array_api_compat import array_namespace
+
+from ._batch import batch
+from .activations import ACTIVATIONS
+
+
+def _unbroadcast(xp, grad, shape):
+    """The gradient of an input of ``shape`` that was broadcast to grad's shape: the sum
+    over the broadcast axes (a bias b_l added to every row gets the column sums)."""
+    while grad.ndim > len(shape):
+        grad = xp.sum(grad, axis=0)
+    axes = tuple(i for i, s in enumerate(shape) if s == 1 and grad.shape[i] != 1)
+    return xp.sum(grad, axis=axes, keepdims=True) if axes else grad
+
+
+class Tensor:
+    """An array with a place in the computational graph: ``data``, and after
+    ``backward()`` the gradient ``grad`` (same shape) of the output with respect to it."""
+
+    # NumPy arrays defer to Tensor's operators (array - Tensor is a Tensor, not an object array).
+    __array_ufunc__ = None
+
+    def __init__(self, data, parents=(), name="", requires_grad=True, op=""):
+        self.data = data
+        self.op = op  # the operation that made it ("" for a leaf)
+        self.grad = None
+        # (parent Tensor, vjp) pairs: vjp maps ∂f/∂self to parent's share of ∂f/∂parent.
+        # Constants (requires_grad False) are left out: no product is spent on them.
+        self.parents = tuple((t, vjp) for t, vjp in parents if t.requires_grad)
+        self.requires_grad = bool(self.parents) if parents else requires_grad
+        self.name = name
+
+    @property
+    def xp(self):
+        return array_namespace(self.data)
+
+    @property
+    def shape(self):
+        return tuple(self.data.shape)
+
+    def __repr__(self) -> str:
+        label = ", ".join(x for x in (self.op, self.name) if x)
+        return f"Tensor(shape={self.shape}{', ' + label if label else ''})"
+
+    # ------------------------------------------------------------------ graph
+    def graph(self):
+        """The Tensors this one depends on (itself included), each after all its inputs:
+        a topological order of the computational graph, constants left out."""
+        order, seen, stack = [], set(), [(self, False)]
+        while stack:  # depth-first, iterative: a deep network would exhaust the recursion limit
+            node, done = stack.pop()
+            if done:
+                order.append(node)
+            elif id(node) not in seen:
+                seen.add(id(node))
+                stack.append((node, True))
+                stack.extend((parent, False) for parent, _ in reversed(node.parents))
+        return order
+
+    def backward(self):
+        """Fill ``.grad`` of every Tensor this one depends on with ∂(self)/∂(that Tensor).
+
+        self must be a scalar (shape ()). The graph is visited from self back to the leaves
+        (reverse topological order), so a node's gradient is complete, summed over every
+        path, before its vector-Jacobian products pass it on; each is applied once.
+        """
+        if self.shape != ():
+            raise ValueError(f"backward() needs a scalar Tensor (shape ()); got shape {self.shape}")
+        order = self.graph()
+        for node in order:
+            node.grad = None
+        self.grad = self.xp.ones_like(self.data)
+        for node in reversed(order):  # every node after all the nodes that use it
+            for parent, vjp in node.parents:
+                g = vjp(node.grad)
+                parent.grad = g if parent.grad is None else parent.grad + g
+
+    # ------------------------------------------------------------------ arithmetic
+    def __add__(self, other):
+        other = _tensor(other)
+        xp = self.xp
+        return Tensor(self.data + other.data, op="add", parents=[
+            (self, lambda g: _unbroadcast(xp, g, self.shape)),
+            (other, lambda g: _unbroadcast(xp, g, other.shape)),
+        ])
+
+    __radd__ = __add__
+
+    def __neg__(self):
+        return Tensor(-self.data, [(self, lambda g: -g)], op="neg")
+
+    def __sub__(self, other):
+        return self + (-_tensor(other))
+
+    def __rsub__(self, other):
+        return (-self) + other
+
+    def __mul__(self, other):
+        other = _tensor(other)
+        xp = self.xp
+        return Tensor(self.data * other.data, op="mul", parents=[
+            (self, lambda g: _unbroadcast(xp, g * other.data, self.shape)),
+            (other, lambda g: _unbroadcast(xp, g * self.data, other.shape)),
+        ])
+
+    __rmul__ = __mul__
+
+    def __matmul__(self, other):
+        other = _tensor(other)
+        # C = A B: ∂f/∂A = (∂f/∂C) B^T, ∂f/∂B = A^T (∂f/∂C) (2-D operands).
+        return Tensor(self.data @ other.data, op="matmul", parents=[
+            (self, lambda g: g @ other.data.T),
+            (other, lambda g: self.data.T @ g),
+        ])
+
+    @property
+    def T(self):
+        """The transpose of a 2-D Tensor."""
+        return Tensor(self.data.T, [(self, lambda g: g.T)], op="T")
+
+    # ------------------------------------------------------------------ reductions
+    def sum(self, axis=None, keepdims=False):
+        """Σ over ``axis`` (all axes by default); its vector-Jacobian product spreads g back."""
+        xp, shape = self.xp, self.shape
+
+        def vjp(g):
+            if not keepdims and axis is not None:
+                g = xp.expand_dims(g, axis=axis)
+            return xp.broadcast_to(g, shape)
+
+        return Tensor(xp.sum(self.data, axis=axis, keepdims=keepdims), [(self, vjp)], op="sum")
+
+    def mean(self, axis=None, keepdims=False):
+        """The mean over ``axis`` (all axes by default)."""
+        count = 1
+        for i in range(len(self.shape)) if axis is None else [axis]:
+            count *= self.shape[i]
+        return self.sum(axis=axis, keepdims=keepdims) * (1.0 / count)
+
+    def logsumexp(self, axis=-1, keepdims=True):
+        """ln Σ_k exp(x_k) along ``axis``, computed as m + ln Σ exp(x - m) (m = max, which
+        never overflows); its vector-Jacobian product is g times the softmax of x."""
+        xp = self.xp
+        m = xp.max(self.data, axis=axis, keepdims=True)
+        E = xp.exp(self.data - m)
+        S = xp.sum(E, axis=axis, keepdims=True)
+        out = m + xp.log(S)
+        P = E / S
+
+        def vjp(g):
+            return (g if keepdims else xp.expand_dims(g, axis=axis)) * P
+
+        return Tensor(out if keepdims else xp.squeeze(out, axis=axis), [(self, vjp)],
+                      op="logsumexp")
+
+    # ------------------------------------------------------------------ element-wise
+    def exp(self):
+        y = self.xp.exp(self.data)
+        return Tensor(y, [(self, lambda g: g * y)], op="exp")
+
+    def log(self):
+        x = self.data
+        return Tensor(self.xp.log(x), [(self, lambda g: g / x)], op="log")
+
+    def tanh(self):
+        return self._activation("tanh")
+
+    def logistic(self):
+        return self._activation("logistic")
+
+    def relu(self):
+        """max(x, 0), with slope 0 at x = 0 (the package's convention)."""
+        return self._activation("relu")
+
+    def _activation(self, name):
+        act, xp = ACTIVATIONS[name], self.xp
+        a = act.S_xp(xp, self.data)
+        return Tensor(a, [(self, lambda g: g * act.S_prime_from_a_xp(xp, a))], op=name)
+
+
+def _tensor(x):
+    """x itself if it is a Tensor, else a constant Tensor (an array or a Python number)."""
+    return x if isinstance(x, Tensor) else Tensor(x, requires_grad=False)
+
+
+def _apply(name, x):
+    if name == "identity":
+        return x
+    return getattr(x, name)()
+
+
+# ---------------------------------------------------------------------- the network's loss
+
+
+def parameters(net):
+    """[W_1, b_1, ..., W_L, b_L] as leaf Tensors holding copies of the network's arrays."""
+    xp, leaves = net.xp, []
+    for l in range(net.L):
+        leaves += [Tensor(xp.asarray(net.W[l], copy=True), name=f"W_{l + 1}"),
+                   Tensor(xp.asarray(net.b[l], copy=True), name=f"b_{l + 1}")]
+    return leaves
+
+
+def loss(net, X, y, params=None):
+    """ℓ_τ = (1/n) Σ_i C(y_i, g(x_i | θ)) as a scalar Tensor, built from Tensor operations.
+
+    The feed-forward pass z_l = W_l a_{l-1} + b_l, a_l = S_l(z_l) with rows as examples
+    (Z_l = A_{l-1} W_l^T + b_l), then the loss: cross-entropy through log-sum-exp,
+    -ln g_{y+1} = ln Σ_k exp(z_k) - z_{y+1}; squared error Σ_k (y_k - g_k)².
+    params: leaf Tensors [W_1, b_1, ..., W_L, b_L] (default: ``parameters(net)``).
+    """
+    X, Y = batch(net, X, y)
+    params = parameters(net) if params is None else params
+    if len(params) != 2 * net.L:
+        raise ValueError(f"params must hold 2L = {2 * net.L} Tensors; got {len(params)}")
+    A = Tensor(X, name="a_0", requires_grad=False)
+    for l in range(net.L):
+        Z = A @ params[2 * l].T + params[2 * l + 1]
+        A = _apply(net.hidden[l], Z) if l < net.L - 1 else Z
+    Z, xp = A, net.xp
+    if net.output == "softmax_reduced":
+        # [0, z]: the K logits, as z times the constant (p_L, K) matrix [0 | I].
+        P = xp.concat([xp.zeros((net.p[-1], 1), dtype=X.dtype),
+                       xp.eye(net.p[-1], dtype=X.dtype)], axis=1)
+        Z = Z @ P
+    if net.loss_name == "cross_entropy":
+        return (Z.logsumexp(axis=1, keepdims=False) - (Z * Y).sum(axis=1)).mean()
+    if net.output == "softmax":
+        G = (Z - Z.logsumexp(axis=1)).exp()
+    else:
+        G = _apply(net.output, Z)
+    R = G - Y
+    return (R * R).sum(axis=1).mean()
+
+
+def gradient(net, X, y):
+    """∂ℓ_τ/∂θ, flat in θ's order, by reverse mode on the graph that :func:`loss` records."""
+    params = parameters(net)
+    loss(net, X, y, params).backward()
+    return net.flatten([t.grad for t in params[0::2]], [t.grad for t in params[1::2]])

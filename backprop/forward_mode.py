@@ -1,0 +1,82 @@
+"""Forward-mode differentiation: a direction in θ pushed through the feed-forward pass.
+
+Move θ along a direction v, θ(t) = θ + t v. Each quantity of the forward pass then moves
+too, with a velocity (its *tangent*, written with a dot) that the chain rule gives layer by
+layer, alongside the values themselves:
+
+    ż_l = Ẇ_l a_{l-1} + W_l ȧ_{l-1} + ḃ_l,      ȧ_l = S'(z_l) ⊙ ż_l,      ȧ_0 = 0,
+
+where Ẇ_l, ḃ_l are the blocks of v. At the end, the directional derivative of the loss is
+(∂ℓ_τ/∂θ)·v = (1/n) Σ_i δ_L,i · ż_L,i, with δ_L = ∂C/∂z_L the output-layer error. One
+forward pass gives one directional derivative; the full gradient takes dim θ of them
+(:func:`gradient`), against one backward pass for reverse mode.
+"""
+
+from __future__ import annotations
+
+from ._batch import batch, head, tangent_blocks
+from .losses import output_delta
+
+
+def tangent_forward(net, X, Wdot, bdot):
+    """(zs, As, Zdots, Adots): the forward pass with its tangents, one example per row.
+
+    zs = [Z_1, ..., Z_L], As = [A_0, ..., A_L] (A_L = g), Zdots = [Ż_1, ..., Ż_L],
+    Adots = [Ȧ_0, ..., Ȧ_{L-1}] with Ȧ_0 = None (the data do not move). Row by row:
+    Ż_l = A_{l-1} Ẇ_l^T + Ȧ_{l-1} W_l^T + ḃ_l and Ȧ_l = S'(Z_l) ⊙ Ż_l.
+    X: a checked batch; Wdot, bdot: the per-layer blocks of the direction.
+    """
+    xp, L = net.xp, net.L
+    zs, As, Zdots, Adots = [], [X], [], [None]
+    for l in range(L):
+        W, A, Adot = net.W[l], As[-1], Adots[-1]
+        Z = A @ W.T + net.b[l]
+        Zdot = A @ Wdot[l].T + bdot[l]
+        if Adot is not None:
+            Zdot = Zdot + Adot @ W.T
+        zs.append(Z)
+        Zdots.append(Zdot)
+        S = net.S(l + 1)
+        As.append(S.S_xp(xp, Z))
+        if l < L - 1:
+            Adots.append(S.S_prime_from_a_xp(xp, As[-1]) * Zdot)
+    return zs, As, Zdots, Adots
+
+
+def jvp(net, X, y, v) -> float:
+    """(∂ℓ_τ/∂θ)·v, the derivative of the training loss along v, from one forward pass.
+
+    Tangents ż_l, ȧ_l are carried through the feed-forward pass with the values
+    (:func:`tangent_forward`); then (∂ℓ_τ/∂θ)·v = (1/n) Σ_i δ_L,i · ż_L,i, the loss's own
+    derivative along ż_L (δ_L = ∂C/∂z_L, Algorithm 1, line 5). v: flat, θ's order.
+    """
+    X, Y = batch(net, X, y)
+    return directional_derivative(net, X, Y, *tangent_blocks(net, v))
+
+
+def directional_derivative(net, X, Y, Wdot, bdot) -> float:
+    """(∂ℓ_τ/∂θ)·v for a checked batch X, its target matrix Y, and v given by its blocks
+    Ẇ_l, ḃ_l: the tangents of the forward pass, then (1/n) Σ_i δ_L,i · ż_L,i."""
+    zs, As, Zdots, _ = tangent_forward(net, X, Wdot, bdot)
+    output, loss = head(net)
+    xp = net.xp
+    Delta = output_delta(xp, output, loss, zs[-1], As[-1], Y)
+    return float(xp.sum(Delta * Zdots[-1])) / X.shape[0]
+
+
+def gradient(net, X, y):
+    """∂ℓ_τ/∂θ by forward mode: one :func:`jvp` per coordinate, v = e_1, ..., e_{dim θ}.
+
+    Correct but dim θ forward passes long: what reverse mode (one backward pass) saves.
+    """
+    xp = net.xp
+    X, Y = batch(net, X, y)
+    dtype = net.W[0].dtype
+    out = xp.zeros(net.dim_theta, dtype=dtype)
+    e = xp.zeros(net.dim_theta, dtype=dtype)
+    Wdot, bdot = net.unflatten(e)  # views of e: setting e[i] moves one coordinate
+    for i in range(net.dim_theta):
+        e[i] = 1.0
+        out[i] = directional_derivative(net, X, Y, Wdot, bdot)
+        e[i] = 0.0
+    return out
