@@ -1,20 +1,41 @@
 """Check a gradient against central differences of the training loss.
 
-For each checked coordinate θ_i,
+For each checked coordinate θ_i, with h = h0 · max(1, |θ_i|),
 
-    ∂ℓ_τ/∂θ_i ≈ (ℓ_τ(θ + h e_i) - ℓ_τ(θ - h e_i)) / (2h),   h = h0 · max(1, |θ_i|),
+    D_i(h) = (ℓ_τ(θ + h e_i) - ℓ_τ(θ - h e_i)) / (2h)  = ∂ℓ_τ/∂θ_i + c h² + O(h⁴),
 
-with error O(h²) from truncation and O(ε ℓ_τ / h) from rounding; h0 = ε^(1/3) balances the
-two (ε the machine epsilon of the network's dtype). The comparison is per layer, in the
-2-norm: rel = ‖analytic - numeric‖ / max(‖analytic‖, ‖numeric‖, tiny).
+and gradcheck takes Richardson's combination (4 D_i(h) - D_i(2h)) / 3, whose O(h²) terms
+cancel. Its error is O(h⁴) from truncation and O(ε ℓ_τ / h) from rounding; h0 = ε^(1/4).
 
-Default tolerances (on that relative error): 1e-6 in float64 (typical errors 1e-9 to
-1e-11) and 2e-2 in float32 (typical errors 1e-4 to 1e-3: a float32 loss carries only ~7
-digits, of which the difference quotient loses about a third).
+The differences are always taken in float64 (ε = 2.2e-16, h0 ≈ 1.2e-4) on a float64 NumPy
+copy of the network (``net.copy(backend="numpy", dtype="float64")``), whatever the network's
+own dtype and backend: a float32 loss carries only ~7 digits, and float32 differences can
+be off by tens of percent at a trained θ, where the gradient is small. The batch is first
+rounded to the network's dtype, so the copy computes the very function the network does.
+The copy is also why gradcheck never writes the caller's θ (it may run while other threads
+use the network).
+
+The verdict is per block (each W_l and each b_l), in the 2-norm. A block passes when
+
+    ‖analytic - numeric‖ <= tolerance · max(‖analytic‖, ‖numeric‖) + ‖2 ρ + r‖,
+
+* ρ_i: the rounding of the analytic gradient in the network's dtype, measured: the
+  network's own gradient code run in its dtype minus the same code in float64 (the larger
+  of two summation orders). Zero for a float64 NumPy network; about 1e-7 to 1e-3 of the gradient
+  in float32, more at a trained θ where the gradient is the small sum of large terms.
+* r_i = 16 (L + 1) ε_64 s / h_i: the rounding of the difference quotient, where s is ℓ_τ
+  plus the size of the terms it is summed from.
+* tolerance: a relative floor, 1e-6 for float64 networks and 1e-4 (about 840 float32 ε)
+  for float32 by default.
+
+So PASSED says the gradient matches the loss's derivative up to what rounding explains; a
+block whose error exceeds that is reported FAILED: its gradient (or the loss, if the two
+were derived apart) is wrong there. A 1% error in one layer is well above the allowance
+unless the float32 gradient itself is that noisy (then ρ says so).
 
 At a ReLU kink the loss has no derivative and a central difference straddling it sees a
 slope of neither side. Each perturbation is watched for a hidden pre-activation z (or a
-relu output's z_L) that changes sign between θ - h e_i and θ + h e_i; such coordinates are
+relu output's z_L) whose sign differs among θ ± h e_i and θ ± 2h e_i; such coordinates are
 reported, left out of the error, and a :class:`KinkWarning` is issued.
 """
 
@@ -26,9 +47,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import _validate as check
-from .backend import to_numpy
+from .backend import dtype_of, to_numpy
 
-TOLERANCE = {"float64": 1e-6, "float32": 2e-2}
+TOLERANCE = {"float64": 1e-6, "float32": 1e-4}
+_EPS64 = float(np.finfo(np.float64).eps)
+_H0 = _EPS64 ** 0.25  # about 1.2e-4: Richardson's O(h⁴) truncation against ε ℓ / h rounding
+_RHO_FACTOR = 2.0  # ρ is one rounding pattern (two samples); another correct code rounds otherwise
 
 
 class KinkWarning(UserWarning):
@@ -37,10 +61,17 @@ class KinkWarning(UserWarning):
 
 @dataclass
 class GradcheckResult:
-    """What :func:`gradcheck` measured. ``bool(result)`` is ``result.passed``."""
+    """What :func:`gradcheck` measured. ``bool(result)`` is ``result.passed``.
+
+    layer_errors[l-1] = (rel. error of W_l, rel. error of b_l), each
+    ‖analytic - numeric‖ / max(‖analytic‖, ‖numeric‖) over that block's compared
+    coordinates; layer_allowed[l-1] the errors rounding and the tolerance allow there (see
+    the module docstring); nan where nothing was compared. n_checked coordinates were
+    differenced; the kink_indices among them were skipped, the other n_compared compared.
+    """
 
     max_rel_error: float
-    layer_errors: list  # [(rel error of W_l, rel error of b_l) for l = 1..L]; nan if none checked
+    layer_errors: list
     max_abs_error: float
     n_checked: int
     dim_theta: int
@@ -49,38 +80,51 @@ class GradcheckResult:
     analytic: np.ndarray | None = field(default=None, repr=False)
     numeric: np.ndarray | None = field(default=None, repr=False)
     indices: np.ndarray | None = field(default=None, repr=False)
+    layer_allowed: list = field(default_factory=list)
+
+    @property
+    def n_compared(self) -> int:
+        """Coordinates whose difference quotient entered the verdict (checked minus kinks)."""
+        return self.n_checked - len(self.kink_indices)
 
     @property
     def passed(self) -> bool:
-        """max_rel_error <= tolerance (False when nothing could be compared: nan)."""
-        return bool(self.max_rel_error <= self.tolerance)
+        """True when every compared block's error is within what is allowed there.
+
+        PASSED: the analytic gradient agrees with float64 central differences up to the
+        tolerance plus the rounding of both. FAILED: some W_l or b_l differs by more than
+        rounding explains, so the gradient (or the loss it is compared with) is wrong there;
+        also FAILED when nothing could be compared (every step crossed a kink).
+        """
+        pairs = [
+            (e, a)
+            for errs, allowed in zip(self.layer_errors, self.layer_allowed, strict=True)
+            for e, a in zip(errs, allowed, strict=True)
+            if not np.isnan(e)
+        ]
+        return bool(pairs) and all(e <= a for e, a in pairs)
 
     def __bool__(self) -> bool:
         return self.passed
 
     def __str__(self) -> str:
+        skipped = len(self.kink_indices)
         lines = [
             f"gradcheck: {'PASSED' if self.passed else 'FAILED'}  max relative error "
-            f"{self.max_rel_error:.1e} (tolerance {self.tolerance:.0e}), "
-            f"{self.n_checked} of {self.dim_theta} coordinates checked",
-            "  layer   rel. error W_l   rel. error b_l",
+            f"{self.max_rel_error:.1e} (tolerance {self.tolerance:.0e} + rounding), "
+            f"{self.n_compared} of {self.dim_theta} coordinates compared"
+            + (f" ({skipped} skipped at ReLU kinks)" if skipped else ""),
+            "  layer   rel. error W_l (allowed)   rel. error b_l (allowed)",
         ]
-        for l, (eW, eb) in enumerate(self.layer_errors, start=1):
-            lines.append(f"  {l:>5}   {eW:>14.1e}   {eb:>14.1e}")
+        for l, ((eW, eb), (aW, ab)) in enumerate(
+            zip(self.layer_errors, self.layer_allowed, strict=True), start=1
+        ):
+            lines.append(f"  {l:>5}   {eW:>14.1e} ({aW:.1e})   {eb:>14.1e} ({ab:.1e})")
         if np.isnan(self.max_rel_error):
             lines.append("  no coordinate could be compared: nothing was checked")
-        if self.kink_indices:
-            lines.append(
-                f"  {len(self.kink_indices)} coordinate(s) crossed a ReLU kink and were skipped"
-            )
+        if skipped:
+            lines.append(f"  {skipped} coordinate(s) crossed a ReLU kink and were skipped")
         return "\n".join(lines)
-
-
-def _rel(a: np.ndarray, n: np.ndarray) -> float:
-    if a.size == 0:
-        return float("nan")
-    scale = max(np.linalg.norm(a), np.linalg.norm(n), np.finfo(np.float64).tiny)
-    return float(np.linalg.norm(a - n) / scale)
 
 
 def _steps(x, indices, h) -> np.ndarray:
@@ -140,69 +184,147 @@ def _kink_signs(net, zs):
     return np.concatenate([p.ravel() for p in parts]) if parts else np.zeros(0, bool)
 
 
+def _batch(net, X, y):
+    """(X, y) checked and rounded to the network's dtype, then widened to float64: the batch
+    the network sees, given exactly to its float64 copy."""
+    xp = net.xp
+    dtype = dtype_of(xp, net.dtype)
+    X = check.check_X(xp, X, net.p[0], dtype)
+    if net.loss_name == "cross_entropy":
+        y = check.check_labels(xp, y, X.shape[0], net.K)
+        return X, y, xp.astype(X, xp.float64), y
+    y = check.check_targets(xp, y, X.shape[0], net.p[-1], dtype)
+    return X, y, xp.astype(X, xp.float64), xp.astype(y, xp.float64)
+
+
+def _rounding(net, ref, own, X, y, X64, y64) -> np.ndarray:
+    """ρ: how far rounding in the network's dtype moves its gradient, per coordinate.
+
+    The network's gradient minus the same code run in float64 on the copy, and the same for
+    the batch in reverse row order (another summation order); the larger of the two. Zero
+    for a float64 network.
+    """
+    if net.dtype == "float64" and net.backend == "numpy":
+        return np.zeros(net.dim_theta)  # the same code on the same data: no difference
+    xp = net.xp
+    exact = ref.gradient(X64, y64)
+    rows = xp.flip(xp.arange(X.shape[0]))
+    flipped = to_numpy(net.gradient(xp.take(X, rows, axis=0), xp.take(y, rows, axis=0)))
+    return np.maximum(np.abs(own - exact), np.abs(flipped.astype(np.float64) - exact))
+
+
+def _loss_scale(ref, X64, y64) -> float:
+    """ℓ_τ plus the size of the terms it is computed from (mean Σ_k |z_L,k| (|g_k| + |y_k|))."""
+    zs, A = ref.forward(X64)
+    Z, G = to_numpy(zs[-1]), to_numpy(A[-1])
+    Y = to_numpy(y64)
+    Y = np.eye(G.shape[1])[Y] if Y.ndim == 1 and Y.dtype.kind in "iu" else Y.reshape(G.shape[0], -1)
+    terms = np.abs(Z).sum(axis=1) * (np.abs(G).max(axis=1) + np.abs(Y).max(axis=1))
+    return abs(ref.loss(X64, y64)) + float(terms.mean())
+
+
+def _crossed(signs, k: int, m: int) -> bool:
+    """Whether the ReLU signs differ among θ ± h e_i and θ ± 2h e_i (coordinate k of m)."""
+    first = signs[2 * k]
+    return any(np.any(first != s) for s in (signs[2 * k + 1], signs[2 * m + 2 * k],
+                                            signs[2 * m + 2 * k + 1]))
+
+
+def _blocks(net, sample, seed):
+    """[(indices into θ of W_l, of b_l) for each layer]: all, or ``sample`` of each, seeded."""
+    k = None if sample is None else check.check_int(sample, "sample", minimum=1)
+    rng = np.random.default_rng(seed)
+    blocks = []
+    for sW, sb in net.layer_slices():
+        pair = []
+        for s in (sW, sb):
+            idx = np.arange(s.start, s.stop)
+            if k is not None:
+                idx = np.sort(rng.choice(idx, size=min(k, idx.size), replace=False))
+            pair.append(idx)
+        blocks.append(pair)
+    return blocks
+
+
+def _compare(blocks, analytic, numeric, allowance, keep, tol):
+    """Per block: (rel. error, allowed rel. error) over the kept coordinates, nan if none."""
+    errors, allowed, start = [], [], 0
+    for pair in blocks:
+        e_pair, a_pair = [], []
+        for idx in pair:
+            sl = slice(start, start + idx.size)
+            start += idx.size
+            a, n, r = analytic[sl][keep[sl]], numeric[sl][keep[sl]], allowance[sl][keep[sl]]
+            if a.size == 0:
+                e_pair.append(float("nan"))
+                a_pair.append(float("nan"))
+                continue
+            scale = max(np.linalg.norm(a), np.linalg.norm(n), np.finfo(np.float64).tiny)
+            e_pair.append(float(np.linalg.norm(a - n) / scale))
+            a_pair.append(float(tol + np.linalg.norm(r) / scale))
+        errors.append(tuple(e_pair))
+        allowed.append(tuple(a_pair))
+    return errors, allowed
+
+
 def gradcheck(net, X, y, *, gradient=None, h=None, sample=None, seed=0, tolerance=None,
               warn=True) -> GradcheckResult:
-    """Compare ∂ℓ_τ/∂θ with central differences (ℓ(θ+h e_i) - ℓ(θ-h e_i)) / 2h.
+    """Compare ∂ℓ_τ/∂θ with float64 central differences (ℓ(θ+h e_i) - ℓ(θ-h e_i)) / 2h.
 
     Parameters
     ----------
     net, X, y : the network and a batch, as for :meth:`Network.gradient`.
     gradient : the analytic gradient to test (flat, θ order); default ``net.gradient(X, y)``.
-    h : base step h0 (scaled by max(1, |θ_i|)); default ε^(1/3) of the network's dtype.
+    h : base step h0 (scaled by max(1, |θ_i|)); default ε^(1/4) of float64, about 1.2e-4.
     sample : check at most this many coordinates of each W_l and each b_l, drawn at random
-        (seeded); default: every coordinate (2 dim θ loss evaluations).
-    tolerance : pass/fail threshold on the relative error; default 1e-6 (float64), 2e-2 (float32).
+        (seeded); default: every coordinate (4 dim θ loss evaluations).
+    tolerance : relative tolerance on top of rounding (module docstring); default 1e-6
+        (float64 network), 1e-4 (float32).
     warn : issue a KinkWarning when a step crosses a ReLU kink.
 
-    Returns a :class:`GradcheckResult`; print it for a per-layer table. θ is left unchanged.
+    Returns a :class:`GradcheckResult`; print it for a per-layer table. PASSED means every
+    W_l and b_l agrees with the differences within the tolerance plus what rounding
+    explains; FAILED means some block differs by more (see ``GradcheckResult.passed``).
+    The differences run on a float64 NumPy copy of the network: the network
+    itself is only read, so gradcheck may run while other threads use it.
     """
     xp = net.xp
-    X, Y = net._check_Xy(X, y)
+    X, y, X64, y64 = _batch(net, X, y)
+    ref = net.copy(backend="numpy", dtype="float64")  # NumPy: no per-call device overhead
+    X64, y64 = to_numpy(X64), to_numpy(y64)
+    own = to_numpy(net.gradient(X, y)).astype(np.float64)
     if gradient is None:
-        gradient = net._loss_and_gradient(X, Y)[1]
-    analytic_all = to_numpy(check.check_theta(xp, gradient, net.dim_theta, net._dtype, "gradient"))
+        gradient = own
+    gradient = check.check_theta(xp, gradient, net.dim_theta, dtype_of(xp, net.dtype), "gradient")
     tol = TOLERANCE[net.dtype] if tolerance is None else float(tolerance)
+    rho = _rounding(net, ref, own, X, y, X64, y64)
 
-    rng = np.random.default_rng(seed)
-    blocks = []  # per layer: (indices into θ of W_l, of b_l)
-    for sW, sb in net.layer_slices():
-        pair = []
-        for s in (sW, sb):
-            idx = np.arange(s.start, s.stop)
-            if sample is not None:
-                k = check.check_int(sample, "sample", minimum=1)
-                idx = np.sort(rng.choice(idx, size=min(k, idx.size), replace=False))
-            pair.append(idx)
-        blocks.append(pair)
+    blocks = _blocks(net, sample, seed)
     indices = np.concatenate([i for pair in blocks for i in pair])
-
-    theta0 = net.theta
-    signs = []  # the ReLU signs at θ + h_i e_i, then at θ - h_i e_i, for each i in turn
+    theta0 = ref.theta
+    h0 = _H0 if h is None else h
+    watch = "relu" in (*net.hidden, net.output)
+    signs = []  # the ReLU signs at θ ± h_i e_i (each i in turn), then at θ ± 2 h_i e_i
 
     def loss(theta):
-        net._theta[...] = xp.asarray(theta, dtype=net._dtype)
-        zs, A = net._forward(X)
-        signs.append(_kink_signs(net, zs))
-        return float(net._mean_loss(zs[-1], A[-1], Y))
+        ref.theta = theta
+        if watch:
+            signs.append(_kink_signs(ref, ref.forward(X64)[0]))
+        return ref.loss(X64, y64)
 
-    try:
-        numeric = numerical_gradient(loss, theta0, h, indices)
-    finally:
-        net._theta[...] = xp.asarray(theta0, dtype=net._dtype)
-    kinks = [int(i) for i, plus, minus in zip(indices, signs[::2], signs[1::2], strict=True)
-             if np.any(plus != minus)]
+    near = numerical_gradient(loss, theta0, h0, indices)
+    far = numerical_gradient(loss, theta0, 2 * float(h0), indices)
+    numeric = (4 * near - far) / 3  # Richardson: the h² terms of the two cancel
+    m = indices.size
+    kinks = [int(i) for k, i in enumerate(indices) if watch and _crossed(signs, k, m)]
 
-    analytic = analytic_all[indices]
+    analytic = to_numpy(gradient).astype(np.float64)[indices]
+    # rounding of ℓ in float64, about ε times the size of its terms, divided by the step
+    allowance = _RHO_FACTOR * rho[indices] + 16 * (net.L + 1) * _EPS64 * _loss_scale(
+        ref, X64, y64
+    ) / _steps(theta0, indices, h0)
     keep = ~np.isin(indices, kinks)
-    layer_errors, start = [], 0
-    for pair in blocks:
-        errs = []
-        for idx in pair:
-            sl = slice(start, start + idx.size)
-            errs.append(_rel(analytic[sl][keep[sl]], numeric[sl][keep[sl]]))
-            start += idx.size
-        layer_errors.append(tuple(errs))
-    finite = [e for pair in layer_errors for e in pair if not np.isnan(e)]
+    layer_errors, layer_allowed = _compare(blocks, analytic, numeric, allowance, keep, tol)
     if kinks and warn:
         warnings.warn(
             f"{len(kinks)} finite-difference step(s) crossed a ReLU kink (some z changed sign); "
@@ -211,6 +333,7 @@ def gradcheck(net, X, y, *, gradient=None, h=None, sample=None, seed=0, toleranc
             KinkWarning,
             stacklevel=2,
         )
+    finite = [e for pair in layer_errors for e in pair if not np.isnan(e)]
     diff = np.abs(analytic - numeric)[keep]
     return GradcheckResult(
         # Nothing compared (every step crossed a kink) is no evidence: nan, and not passed.
@@ -224,4 +347,5 @@ def gradcheck(net, X, y, *, gradient=None, h=None, sample=None, seed=0, toleranc
         analytic=analytic,
         numeric=numeric,
         indices=indices,
+        layer_allowed=layer_allowed,
     )
