@@ -41,6 +41,8 @@ reported, left out of the error, and a :class:`KinkWarning` is issued.
 
 from __future__ import annotations
 
+import math
+import numbers
 import warnings
 from dataclasses import dataclass, field
 
@@ -230,6 +232,21 @@ def _crossed(signs, k: int, m: int) -> bool:
                                             signs[2 * m + 2 * k + 1]))
 
 
+def _check_options(h, tolerance, seed, warn):
+    """h (None or a finite step > 0), tolerance (None or a finite number >= 0), seed, warn."""
+    for name, value, low in (("h", h, "positive step"), ("tolerance", tolerance, "number >= 0")):
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise TypeError(f"{name} must be a {low} (a real number); got {type(value).__name__}")
+        bad = not math.isfinite(value) or (value <= 0 if name == "h" else value < 0)
+        if bad:
+            raise ValueError(f"{name} must be a {low}; got {name}={value!r}")
+    check.check_int(seed, "seed")
+    if not isinstance(warn, (bool, np.bool_)):
+        raise TypeError(f"warn must be True or False; got {type(warn).__name__}")
+
+
 def _blocks(net, sample, seed):
     """[(indices into θ of W_l, of b_l) for each layer]: all, or ``sample`` of each, seeded."""
     k = None if sample is None else check.check_int(sample, "sample", minimum=1)
@@ -288,6 +305,7 @@ def gradcheck(net, X, y, *, gradient=None, h=None, sample=None, seed=0, toleranc
     The differences run on a float64 NumPy copy of the network: the network
     itself is only read, so gradcheck may run while other threads use it.
     """
+    _check_options(h, tolerance, seed, warn)
     xp = net.xp
     X, y, X64, y64 = _batch(net, X, y)
     ref = net.copy(backend="numpy", dtype="float64")  # NumPy: no per-call device overhead
