@@ -240,6 +240,13 @@ def check_theta(xp, theta, dim: int, dtype, name: str = "theta"):
     return _cast(xp, theta, dtype, name)
 
 
+def check_bool(value, name: str) -> bool:
+    """True or False (also NumPy's bool); anything else, even a truthy string, is refused."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False; got {value!r} ({type(value).__name__})")
+    return bool(value)
+
+
 def check_int(value, name: str, minimum: int = 0) -> int:
     """A Python integer >= minimum (bool is refused)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):

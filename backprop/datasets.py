@@ -82,6 +82,7 @@ def linnerud(standardize: bool = True):
     """
     from sklearn.datasets import load_linnerud
 
+    standardize = check.check_bool(standardize, "standardize")
     data = load_linnerud()
     X = data.data.astype(np.float64)
     Y = data.target.astype(np.float64)
