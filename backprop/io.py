@@ -43,11 +43,15 @@ _INT64_MAX = int(np.iinfo(np.int64).max)
 def _path(path, name: str = "path") -> str:
     """A path given as str, bytes or os.PathLike, as a str; TypeError naming the argument."""
     try:
-        return os.fsdecode(os.fspath(path))
+        path = os.fsdecode(os.fspath(path))
     except TypeError:
         raise TypeError(
             f"{name} must be a file name (str, bytes or os.PathLike); got {type(path).__name__}"
         ) from None
+    if not path or "\0" in path:
+        raise ValueError(f"{name} must be a file name, non-empty and without NUL characters; "
+                         f"got {path!r}")
+    return path
 
 
 def _umask() -> int:
