@@ -293,6 +293,12 @@ def test_bytes_and_pathlike_paths_work_for_save_and_load(tmp_path):
     assert bp.save(net, path) == os.fsdecode(path)
     _same_network(net, bp.load(path))
     _same_network(net, bp.load(pathlib.Path(os.fsdecode(path))))
+    for bad in ("", b"", str(tmp_path / "a\0b.npz")):
+        with pytest.raises(ValueError, match=r"path must be a file name, non-empty and without "
+                                             r"NUL characters"):
+            bp.save(net, bad)
+        with pytest.raises(ValueError, match=r"path must be a file name"):
+            bp.load(bad)
     for bad in (3, None, ["net.npz"]):
         with pytest.raises(TypeError, match=r"path must be a file name \(str, bytes or "
                                             r"os.PathLike\)"):
