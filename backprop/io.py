@@ -78,7 +78,11 @@ def _target(path: str) -> tuple[str, int]:
     try:
         mode = stat.S_IMODE(os.stat(target).st_mode)  # replacing: keep the file's mode
     except FileNotFoundError:
-        mode = 0o666 & ~_umask()  # a new file: what open(path, "w") would give
+        return target, 0o666 & ~_umask()  # a new file: what open(path, "w") would give
+    if not os.access(target, os.W_OK):  # open(path, "w") would be refused too
+        raise PermissionError(
+            13, f"cannot save the network to {path!r}: the existing file is not writable", path
+        )
     return target, mode
 
 

@@ -286,6 +286,39 @@ def test_a_read_only_folder_is_named(tmp_path):
         os.chmod(folder, 0o700)
 
 
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0,
+                    reason="needs POSIX permissions that apply (not root)")
+def test_a_read_only_file_is_not_replaced(tmp_path):
+    path = tmp_path / "net.npz"
+    bp.save(_trained(seed=1), path)
+    os.chmod(path, 0o444)
+    before = path.read_bytes()
+    with pytest.raises(PermissionError, match=r"the existing file is not writable"):
+        bp.save(_trained(seed=2), path)
+    assert path.read_bytes() == before and stat.S_IMODE(os.stat(path).st_mode) == 0o444
+
+
+def test_refusals_of_the_system_are_named_even_as_root(tmp_path, monkeypatch):
+    # The two tests above skip under root, for whom permissions do not apply: here the
+    # system's answers are simulated.
+    path = tmp_path / "net.npz"
+    bp.save(_trained(seed=1), path)
+    before = path.read_bytes()
+    monkeypatch.setattr(os, "access", lambda p, mode: False)
+    with pytest.raises(PermissionError, match=r"net\.npz.*the existing file is not writable"):
+        bp.save(_trained(seed=2), path)
+    monkeypatch.undo()
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(io.tempfile, "mkstemp", refuse)
+    with pytest.raises(PermissionError, match=r"cannot save the network to .*net\.npz.*cannot "
+                                              r"create a file in .*Permission denied"):
+        bp.save(_trained(seed=2), path)
+    assert path.read_bytes() == before and os.listdir(tmp_path) == ["net.npz"]
+
+
 def test_bytes_and_pathlike_paths_work_for_save_and_load(tmp_path):
     # Before: save(net, b"x.npz") raised a TypeError while load accepted bytes.
     net = _trained()
