@@ -140,20 +140,60 @@ def _steps(x, indices, h) -> np.ndarray:
     return h0 * np.maximum(1.0, np.abs(x.ravel()[indices]))
 
 
+def _float_array(x, name: str = "x") -> np.ndarray:
+    """x as a NumPy float array (no mask, no objects), or TypeError naming it."""
+    if isinstance(x, np.ma.MaskedArray):
+        raise TypeError(f"{name} must be a plain float array; got a masked array (numpy.ma)")
+    try:
+        x = np.asarray(x)
+    except (ValueError, TypeError) as err:
+        raise TypeError(f"{name} must be a float array; got {type(x).__name__}") from err
+    if x.dtype.kind != "f":
+        raise TypeError(f"{name} must be a float array; got dtype {x.dtype}")
+    return x
+
+
+def _value(f, v) -> float:
+    """f(v) as a float; TypeError naming f when it is not one number."""
+    value = f(v)
+    if np.ndim(value) != 0:
+        raise TypeError(f"f must return one number; got shape {np.shape(value)}")
+    try:
+        return float(value)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"f must return one number; got {type(value).__name__}") from err
+
+
+def _indices(indices, size: int) -> np.ndarray:
+    """Flat positions 0..size-1 as an intp vector, or a ValueError/TypeError naming them."""
+    picked = np.asarray(indices) if not isinstance(indices, (str, bytes, dict, set)) else None
+    if picked is None or picked.dtype.kind not in "iu":
+        raise TypeError(f"indices must be integer flat positions; got {type(indices).__name__}"
+                        + (f" of dtype {picked.dtype}" if picked is not None else ""))
+    if picked.ndim != 1:
+        raise ValueError(f"indices must be a 1-D list of positions; got shape {picked.shape}")
+    if picked.size and (picked.min() < 0 or picked.max() >= size):
+        raise ValueError(f"indices must lie in 0..{size - 1} (x has {size} entries); got "
+                         f"values from {picked.min()} to {picked.max()}")
+    return picked.astype(np.intp)
+
+
 def numerical_gradient(f, x, h=None, indices=None) -> np.ndarray:
     """∂f/∂x_i ≈ (f(x + h_i e_i) - f(x - h_i e_i)) / (2 h_i) for a scalar function f.
 
     x: a NumPy float array of any shape; f(x) returns a number. h_i = h0 · max(1, |x_i|)
-    with h0 = h, or ε^(1/3) of x's dtype by default (see the module docstring). f is called
-    as f(x + h_i e_i), then f(x - h_i e_i), coordinate after coordinate, on copies of x.
-    Returns an array of x's shape; with ``indices`` (flat positions), only those
-    coordinates, as a 1-D array in that order.
+    with h0 = h, or ε^(1/3) of x's dtype by default (one central difference, without the
+    Richardson step that :func:`gradcheck` adds). f is called as f(x + h_i e_i), then
+    f(x - h_i e_i), coordinate after coordinate, on copies of x. Returns an array of x's
+    shape; with ``indices`` (flat positions), only those coordinates, as a 1-D array in
+    that order.
     """
-    x = np.asarray(x)
-    if x.dtype.kind != "f":
-        raise TypeError(f"x must be a float array; got dtype {x.dtype}")
+    if not callable(f):
+        raise TypeError(f"f must be a function of x returning a number; got {type(f).__name__}")
+    x = _float_array(x)
+    _check_options(h, None, 0, True)
     flat = x.ravel()
-    picked = np.arange(flat.size) if indices is None else np.asarray(indices, dtype=np.intp)
+    picked = np.arange(flat.size) if indices is None else _indices(indices, flat.size)
     steps = _steps(x, picked, h)
     out = np.empty(picked.size)
     for k, (i, step) in enumerate(zip(picked, steps, strict=True)):
@@ -161,7 +201,9 @@ def numerical_gradient(f, x, h=None, indices=None) -> np.ndarray:
         plus[i] += step
         minus[i] -= step
         # the step actually taken, after rounding x_i ± h_i to x's precision
-        out[k] = (f(plus.reshape(x.shape)) - f(minus.reshape(x.shape))) / (plus[i] - minus[i])
+        out[k] = (_value(f, plus.reshape(x.shape)) - _value(f, minus.reshape(x.shape))) / (
+            plus[i] - minus[i]
+        )
     return out.reshape(x.shape) if indices is None else out
 
 
@@ -171,7 +213,9 @@ def numerical_jacobian(f, x, h=None) -> np.ndarray:
     The usual Jacobian: one row per component of f(x), one column per component of x.
     The lecture writes ∂f/∂x for its transpose, ``numerical_jacobian(f, x).T``.
     """
-    x = np.asarray(x)
+    if not callable(f):
+        raise TypeError(f"f must be a function of x returning a vector; got {type(f).__name__}")
+    x = _float_array(x)
     if x.ndim != 1:
         raise ValueError(f"x must be a vector; got shape {x.shape}")
     columns = [numerical_gradient(lambda v, i=i: np.ravel(f(v))[i], x, h)

@@ -399,3 +399,28 @@ def test_another_correct_float32_code_passes_at_a_trained_theta(seed):
     result = bp.gradcheck(net, X, y, gradient=bp.to_numpy(net.flatten(Ws, bs)))
     assert result.passed, str(result)
     assert 1e-5 < result.max_rel_error < 1e-2  # float32 rounding, visible and allowed
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda: bp.numerical_gradient("sum", np.ones(2)), TypeError, r"f must be a function"),
+    (lambda: bp.numerical_gradient(np.sum, np.ma.array(np.ones(2), mask=[0, 1])), TypeError,
+     r"x must be a plain float array; got a masked array"),
+    (lambda: bp.numerical_gradient(np.sum, [[1.0], [2.0, 3.0]]), TypeError, r"x must be a float"),
+    (lambda: bp.numerical_gradient(np.sum, np.ones(2), h="1e-3"), TypeError, r"h must be a "
+                                                                             r"positive step"),
+    (lambda: bp.numerical_gradient(np.sum, np.ones(2), indices=[0, 2]), ValueError,
+     r"indices must lie in 0\.\.1 \(x has 2 entries\); got values from 0 to 2"),
+    (lambda: bp.numerical_gradient(np.sum, np.ones(2), indices=[-1]), ValueError, r"indices"),
+    (lambda: bp.numerical_gradient(np.sum, np.ones(2), indices=[0.5]), TypeError,
+     r"indices must be integer flat positions"),
+    (lambda: bp.numerical_gradient(np.sum, np.ones(2), indices=[[0]]), ValueError,
+     r"indices must be a 1-D list"),
+    (lambda: bp.numerical_gradient(lambda v: v, np.ones(2)), TypeError,
+     r"f must return one number; got shape \(2,\)"),
+    (lambda: bp.numerical_gradient(lambda v: "x", np.ones(2)), TypeError,
+     r"f must return one number; got str"),
+    (lambda: bp.numerical_jacobian(None, np.ones(2)), TypeError, r"f must be a function"),
+])
+def test_numerical_gradient_refuses_bad_arguments(call, error, message):
+    with pytest.raises(error, match=message):
+        call()

@@ -4,7 +4,8 @@ Each call either works or raises a ValueError or TypeError whose message names t
 argument; no other exception gets out, and a refused call leaves θ as it was. The inputs
 are anything at all (None, strings, huge integers, NaN, complex numbers, nested lists,
 dicts, masked/object/complex/boolean/string arrays of any shape) and near misses (arrays of
-almost the right shape holding NaN, inf or values near the float limits).
+almost the right shape holding NaN, inf or values near the float limits). save and load may
+also raise the system's OSError for a path, with the path in the message.
 
 A finding in a file this suite's owner does not maintain is marked xfail(strict=True) with
 the reason, so the fix shows up as an XPASS to remove the mark.
@@ -15,7 +16,6 @@ from __future__ import annotations
 import os
 import re
 import string
-import tempfile
 import warnings
 
 import numpy as np
@@ -261,17 +261,30 @@ def test_gradcheck(kind, dtype, X, gradient, h, sample, seed, tolerance, warn):
         assert result.n_checked > 0 and isinstance(result.passed, bool)
 
 
+@FEW
+@given(f=st.one_of(st.just(np.sum), ANYTHING), x=maybe_hostile(np.ones(3), (3,)),
+       h=maybe_hostile(None), indices=maybe_hostile(None, (2,)))
+def test_numerical_gradient(f, x, h, indices):
+    ok, grad = attempt(lambda: bp.numerical_gradient(f, x, h=h, indices=indices),
+                       ["f", "x", "h", "indices"])
+    if ok and f is np.sum and h is None and np.all(np.abs(np.asarray(x, float)) < 1e100):
+        np.testing.assert_allclose(grad, 1.0, rtol=1e-6)  # the slope of a sum is 1
+
+
 # ----------------------------------------------------------------------------- files
 
-_FOLDER = tempfile.mkdtemp(prefix="backprop-hostile-")
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    """A folder for the files these tests write (module-scoped, so hypothesis may use it)."""
+    return str(tmp_path_factory.mktemp("hostile"))
 
 
 @FEW
 @given(path=st.one_of(ANYTHING, st.text(string.ascii_letters + "._-\0 /", max_size=8)))
-def test_save_and_load_paths(path):
+def test_save_and_load_paths(folder, path):
     net = _net("reg")
     if isinstance(path, str):
-        path = os.path.join(_FOLDER, "x" + path)  # never outside the test's folder
+        path = os.path.join(folder, "x" + path)  # never outside the test's folder
     # an OSError names the path itself
     names = ["path"] + ([repr(os.fsdecode(path))] if isinstance(path, (str, bytes)) else [])
     ok, _ = attempt(lambda: bp.save(net, path), names, net,
@@ -284,8 +297,8 @@ def test_save_and_load_paths(path):
 
 @FEW
 @given(content=st.binary(max_size=300), backend=maybe_hostile("numpy"))
-def test_load_of_hostile_files(content, backend):
-    path = os.path.join(_FOLDER, "hostile.npz")
+def test_load_of_hostile_files(folder, content, backend):
+    path = os.path.join(folder, "hostile.npz")
     with open(path, "wb") as f:
         f.write(content)
     ok, error = attempt(lambda: bp.load(path, backend=backend), [path, "backend"])
