@@ -338,6 +338,27 @@ def _compare(blocks, analytic, numeric, allowance, keep, tol):
     return errors, allowed
 
 
+def _differences(ref, X64, y64, indices, h0):
+    """(Richardson's central differences of ℓ at ref's θ for the given coordinates, the
+    coordinates whose steps crossed a ReLU kink). ref: the float64 copy, written freely."""
+    theta0 = ref.theta
+    watch = "relu" in (*ref.hidden, ref.output)
+    signs = []  # the ReLU signs at θ ± h_i e_i (each i in turn), then at θ ± 2 h_i e_i
+
+    def loss(theta):
+        ref.theta = theta
+        if watch:
+            signs.append(_kink_signs(ref, ref.forward(X64)[0]))
+        return ref.loss(X64, y64)
+
+    near = numerical_gradient(loss, theta0, h0, indices)
+    far = numerical_gradient(loss, theta0, 2 * float(h0), indices)
+    ref.theta = theta0
+    m = indices.size
+    kinks = [int(i) for k, i in enumerate(indices) if watch and _crossed(signs, k, m)]
+    return (4 * near - far) / 3, kinks  # Richardson: the h² terms of the two cancel
+
+
 def gradcheck(net, X, y, *, gradient=None, h=None, sample=None, seed=0, tolerance=None,
               warn=True) -> GradcheckResult:
     """Compare ∂ℓ_τ/∂θ with float64 central differences (ℓ(θ+h e_i) - ℓ(θ-h e_i)) / 2h.
@@ -362,36 +383,22 @@ def gradcheck(net, X, y, *, gradient=None, h=None, sample=None, seed=0, toleranc
     _check_options(h, tolerance, seed, warn)
     xp = net.xp
     X, y, X64, y64 = _batch(net, X, y)
+    blocks = _blocks(net, sample, seed)
+    indices = np.concatenate([i for pair in blocks for i in pair])
+    tol = TOLERANCE[net.dtype] if tolerance is None else float(tolerance)
     ref = net.copy(backend="numpy", dtype="float64")  # NumPy: no per-call device overhead
     X64, y64 = to_numpy(X64), to_numpy(y64)
     own = to_numpy(net.gradient(X, y)).astype(np.float64)
     if gradient is None:
         gradient = own
     gradient = check.check_theta(xp, gradient, net.dim_theta, dtype_of(xp, net.dtype), "gradient")
-    tol = TOLERANCE[net.dtype] if tolerance is None else float(tolerance)
+    analytic = to_numpy(gradient).astype(np.float64)[indices]
     rho = _rounding(net, ref, own, X, y, X64, y64)
 
-    blocks = _blocks(net, sample, seed)
-    indices = np.concatenate([i for pair in blocks for i in pair])
-    theta0 = ref.theta
     h0 = _H0 if h is None else h
-    watch = "relu" in (*net.hidden, net.output)
-    signs = []  # the ReLU signs at θ ± h_i e_i (each i in turn), then at θ ± 2 h_i e_i
-
-    def loss(theta):
-        ref.theta = theta
-        if watch:
-            signs.append(_kink_signs(ref, ref.forward(X64)[0]))
-        return ref.loss(X64, y64)
-
-    near = numerical_gradient(loss, theta0, h0, indices)
-    far = numerical_gradient(loss, theta0, 2 * float(h0), indices)
-    numeric = (4 * near - far) / 3  # Richardson: the h² terms of the two cancel
-    m = indices.size
-    kinks = [int(i) for k, i in enumerate(indices) if watch and _crossed(signs, k, m)]
-
-    analytic = to_numpy(gradient).astype(np.float64)[indices]
-    # rounding of ℓ in float64, about ε times the size of its terms, divided by the step
+    theta0 = ref.theta
+    numeric, kinks = _differences(ref, X64, y64, indices, h0)
+    # the rounding of ℓ in float64 (about ε times the size of its terms), over the step
     allowance = _RHO_FACTOR * rho[indices] + 16 * (net.L + 1) * _EPS64 * _loss_scale(
         ref, X64, y64
     ) / _steps(theta0, indices, h0)
