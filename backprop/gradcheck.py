@@ -137,7 +137,8 @@ def _steps(x, indices, h) -> np.ndarray:
     h0 = float(np.finfo(x.dtype).eps) ** (1 / 3) if h is None else float(h)
     if not h0 > 0:
         raise ValueError(f"h must be a positive step; got {h}")
-    return h0 * np.maximum(1.0, np.abs(x.ravel()[indices]))
+    with np.errstate(over="ignore"):  # an overflowing step is refused where it is taken
+        return h0 * np.maximum(1.0, np.abs(x.ravel()[indices]))
 
 
 def _float_array(x, name: str = "x") -> np.ndarray:
@@ -198,12 +199,17 @@ def numerical_gradient(f, x, h=None, indices=None) -> np.ndarray:
     out = np.empty(picked.size)
     for k, (i, step) in enumerate(zip(picked, steps, strict=True)):
         plus, minus = flat.copy(), flat.copy()
-        plus[i] += step
-        minus[i] -= step
-        # the step actually taken, after rounding x_i ± h_i to x's precision
-        out[k] = (_value(f, plus.reshape(x.shape)) - _value(f, minus.reshape(x.shape))) / (
-            plus[i] - minus[i]
-        )
+        with np.errstate(over="ignore", invalid="ignore"):
+            plus[i] += step
+            minus[i] -= step
+            width = plus[i] - minus[i]  # the step actually taken, after rounding x_i ± h_i
+        if not (np.isfinite(width) and width > 0):
+            raise ValueError(
+                f"h = {h} gives no usable step at x[{i}] = {float(flat[i])!r}: x ± h is "
+                f"{float(minus[i])!r}, {float(plus[i])!r} (the step overflows or vanishes "
+                f"in {x.dtype})"
+            )
+        out[k] = (_value(f, plus.reshape(x.shape)) - _value(f, minus.reshape(x.shape))) / width
     return out.reshape(x.shape) if indices is None else out
 
 
@@ -330,6 +336,11 @@ def _compare(blocks, analytic, numeric, allowance, keep, tol):
                 e_pair.append(float("nan"))
                 a_pair.append(float("nan"))
                 continue
+            if not (np.all(np.isfinite(a)) and np.all(np.isfinite(n))):
+                # an overflowing loss or gradient agrees with nothing: FAILED, not skipped
+                e_pair.append(float("inf"))
+                a_pair.append(float(tol))
+                continue
             scale = max(np.linalg.norm(a), np.linalg.norm(n), np.finfo(np.float64).tiny)
             e_pair.append(float(np.linalg.norm(a - n) / scale))
             a_pair.append(float(tol + np.linalg.norm(r) / scale))
@@ -351,8 +362,9 @@ def _differences(ref, X64, y64, indices, h0):
             signs.append(_kink_signs(ref, ref.forward(X64)[0]))
         return ref.loss(X64, y64)
 
-    near = numerical_gradient(loss, theta0, h0, indices)
-    far = numerical_gradient(loss, theta0, 2 * float(h0), indices)
+    with np.errstate(all="ignore"):  # an overflowing loss becomes a failed block, no warning
+        near = numerical_gradient(loss, theta0, h0, indices)
+        far = numerical_gradient(loss, theta0, 2 * float(h0), indices)
     ref.theta = theta0
     m = indices.size
     kinks = [int(i) for k, i in enumerate(indices) if watch and _crossed(signs, k, m)]

@@ -424,3 +424,22 @@ def test_another_correct_float32_code_passes_at_a_trained_theta(seed):
 def test_numerical_gradient_refuses_bad_arguments(call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+@pytest.mark.parametrize("h", [1.7e308, 1e-300])
+def test_a_step_that_overflows_or_vanishes_is_refused(h):
+    # Found by tests/test_hostile.py: the copy was given an infinite θ, and the error named
+    # theta, an argument the caller never passed.
+    net, X, y = _net_and_batch("numpy")
+    with pytest.raises(ValueError, match=r"h = .* gives no usable step at x\[0\]"):
+        bp.gradcheck(net, X, y, h=h)
+    with pytest.raises(ValueError, match=r"h = .* gives no usable step"):
+        bp.numerical_gradient(np.sum, np.ones(2), h=h)
+
+
+def test_an_overflowing_loss_fails_without_warnings():
+    net, X, y = _net_and_batch("numpy")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = bp.gradcheck(net, X, y, h=1e300)
+    assert not result.passed and result.max_rel_error == np.inf
