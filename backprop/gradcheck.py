@@ -167,7 +167,12 @@ def _value(f, v) -> float:
 
 def _indices(indices, size: int) -> np.ndarray:
     """Flat positions 0..size-1 as an intp vector, or a ValueError/TypeError naming them."""
-    picked = np.asarray(indices) if not isinstance(indices, (str, bytes, dict, set)) else None
+    picked = None
+    if not isinstance(indices, (str, bytes, dict, set)):
+        try:
+            picked = np.asarray(indices)
+        except (ValueError, TypeError):  # a ragged list
+            pass
     if picked is None or picked.dtype.kind not in "iu":
         raise TypeError(f"indices must be integer flat positions; got {type(indices).__name__}"
                         + (f" of dtype {picked.dtype}" if picked is not None else ""))

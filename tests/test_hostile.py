@@ -87,15 +87,20 @@ def near(shape):
                               (*shape, 1)])
     floats = shapes.flatmap(lambda s: hnp.arrays(np.float64, s, elements=EDGE_FLOATS))
     ints = shapes.flatmap(lambda s: hnp.arrays(np.int64, s, elements=st.integers(-3, 12)))
-    return st.one_of(floats, ints).flatmap(_disguise)
+    return weighted(floats, ints).flatmap(_disguise)
+
+
+def weighted(*strategies):
+    """One of ``strategies``, each as likely as the others (st.one_of flattens nested
+    one_of's and picks among all their branches, so ANYTHING would crowd out the rest)."""
+    return st.integers(0, len(strategies) - 1).flatmap(lambda k: strategies[k])
 
 
 def maybe_hostile(valid, shape=None):
-    """A valid value, a near miss (for arrays), or anything at all."""
-    options = [st.just(valid), ANYTHING]
-    if shape is not None:
-        options.insert(1, near(shape))
-    return st.one_of(*options)
+    """A valid value, a near miss (for arrays), or anything at all, equally likely."""
+    if shape is None:
+        return weighted(st.just(valid), ANYTHING)
+    return weighted(st.just(valid), near(shape), ANYTHING)
 
 
 def hostile_args(**spec):
@@ -114,7 +119,7 @@ def hostile_args(**spec):
         for name in names:
             valid, extra = spec[name]
             if name in chosen:
-                out[name] = draw(ANYTHING if extra is None else st.one_of(extra, ANYTHING))
+                out[name] = draw(ANYTHING if extra is None else weighted(extra, ANYTHING))
             else:
                 out[name] = valid
         return out
@@ -292,6 +297,7 @@ def test_gradcheck(kind, dtype, args):
 @FEW
 @given(f=st.one_of(st.just(np.sum), ANYTHING), x=maybe_hostile(np.ones(3), (3,)),
        h=maybe_hostile(None), indices=maybe_hostile(None, (2,)))
+@example(f=np.sum, x=np.ones(3), h=None, indices=[[], [0.0]])  # a ragged list of positions
 def test_numerical_gradient(f, x, h, indices):
     ok, grad = attempt(lambda: bp.numerical_gradient(f, x, h=h, indices=indices),
                        ["f", "x", "h", "indices"])
