@@ -75,9 +75,10 @@ def to_backend(xp, x, name: str):
             raise TypeError(f"{name} must be an array of numbers; got {type(x).__name__}")
         try:
             with warnings.catch_warnings():
-                # NumPy warns (and may later raise) for a ragged nested list; refused below
+                # NumPy warns for a ragged nested list (refused below) and for masked entries
                 warnings.simplefilter("ignore")
-                x = np.asarray(x)
+                # np.ma keeps the masks of masked arrays inside a list (np.asarray drops them)
+                x = np.ma.asarray(x)
         except (ValueError, TypeError) as err:
             raise TypeError(
                 f"{name} must be an array of numbers; got {type(x).__name__} that NumPy cannot "

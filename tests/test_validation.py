@@ -421,6 +421,15 @@ def test_masked_targets_labels_and_theta_are_refused(reg, clf):
     np.testing.assert_array_equal(reg.theta, before)
 
 
+def test_masked_arrays_inside_a_list_are_refused(reg):
+    rows = [np.ma.array(row, mask=[0, i == 2, 0]) for i, row in enumerate(X5)]
+    with pytest.raises(TypeError, match=r"X is a masked array \(numpy.ma\) with 1 masked entry"):
+        reg.predict(rows)
+    with pytest.raises((TypeError, ValueError), match=r"^y (is a masked array|contains NaN)"):
+        reg.loss(X5, [[np.ma.masked, 1.0]] + [[0.0, 1.0]] * 4)  # the masked constant
+    np.testing.assert_array_equal(reg.predict([np.ma.getdata(r) for r in rows]), reg.predict(X5))
+
+
 def test_masked_array_with_nothing_masked_is_its_data(reg):
     assert reg.loss(np.ma.array(X5), np.ma.array(Y5)) == reg.loss(X5, Y5)
     assert type(reg.predict(np.ma.array(X5))) is type(reg.predict(X5))
