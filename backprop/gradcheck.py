@@ -101,6 +101,8 @@ class GradcheckResult:
         rounding explains, so the gradient (or the loss it is compared with) is wrong there;
         also FAILED when nothing could be compared (every step crossed a kink).
         """
+        if not self.layer_allowed:  # built by hand without allowances: the tolerance alone
+            return bool(self.max_rel_error <= self.tolerance)
         pairs = [
             (e, a)
             for errs, allowed in zip(self.layer_errors, self.layer_allowed, strict=True)
@@ -121,8 +123,9 @@ class GradcheckResult:
             + (f" ({skipped} skipped at ReLU kinks)" if skipped else ""),
             "  layer   rel. error W_l (allowed)   rel. error b_l (allowed)",
         ]
+        allowed = self.layer_allowed or [(self.tolerance, self.tolerance)] * len(self.layer_errors)
         for l, ((eW, eb), (aW, ab)) in enumerate(
-            zip(self.layer_errors, self.layer_allowed, strict=True), start=1
+            zip(self.layer_errors, allowed, strict=True), start=1
         ):
             lines.append(f"  {l:>5}   {eW:>14.1e} ({aW:.1e})   {eb:>14.1e} ({ab:.1e})")
         if np.isnan(self.max_rel_error):

@@ -443,3 +443,11 @@ def test_an_overflowing_loss_fails_without_warnings():
         warnings.simplefilter("error")
         result = bp.gradcheck(net, X, y, h=1e300)
     assert not result.passed and result.max_rel_error == np.inf
+
+
+def test_a_result_built_without_allowances_uses_the_tolerance():
+    result = bp.GradcheckResult(max_rel_error=1e-7, layer_errors=[(1e-7, 2e-8)],
+                                max_abs_error=1e-9, n_checked=3, dim_theta=3, tolerance=1e-6)
+    assert result.passed and "(1.0e-06)" in str(result)
+    result.max_rel_error = 1e-5
+    assert not result.passed
