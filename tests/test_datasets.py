@@ -127,3 +127,11 @@ def test_linnerud_accepts_numpy_bools():
     X, _ = bp.datasets.linnerud(standardize=np.False_)
     np.testing.assert_array_equal(X, bp.datasets.linnerud(standardize=False)[0])
     assert np.allclose(bp.datasets.linnerud(standardize=np.True_)[0].mean(axis=0), 0)
+
+
+@pytest.mark.parametrize("make", [bp.datasets.digits, bp.datasets.iris])
+def test_split_seed_beyond_scikit_learns_range(make):
+    with pytest.raises(ValueError, match=r"seed must be at most 2\*\*32 - 1"):
+        make(seed=2**32)
+    with pytest.raises(TypeError, match=r"seed must be an integer"):
+        make(seed="0")
