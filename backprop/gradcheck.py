@@ -23,8 +23,9 @@ The verdict is per block (each W_l and each b_l), in the 2-norm. A block passes 
   network's own gradient code run in its dtype minus the same code in float64 (the largest
   over three summation orders). Zero for a float64 NumPy network; about 1e-7 to 1e-3 of
   the gradient in float32, more at a trained θ where the gradient is the small sum of
-  large terms. A float32 gradient from other code is allowed twice that; a bug that shows
-  only in float32 is a float32 rounding pattern to this check, so run it in float64 too.
+  large terms. It counts twice, as a gradient from other code (Algorithm 2, a gradient
+  written by hand) rounds otherwise. A bug that shows only in float32 looks like float32
+  rounding to this check: run it on a float64 network too.
 * r_i = 16 (L + 1) ε_64 s / h_i: the rounding of the difference quotient, where s is ℓ_τ
   plus the size of the terms it is summed from.
 * tolerance: a relative floor, 1e-6 for float64 networks and 1e-4 (about 840 float32 ε)
@@ -57,7 +58,7 @@ TOLERANCE = {"float64": 1e-6, "float32": 1e-4}
 _EPS64 = float(np.finfo(np.float64).eps)
 _H0 = _EPS64 ** 0.25  # about 1.2e-4: Richardson's O(h⁴) truncation against ε ℓ / h rounding
 _ROWS_ONE_BY_ONE = 1024  # a third summation order for ρ, up to this many rows
-_RHO_FACTOR = 2.0  # ρ is one rounding pattern (two samples); another correct code rounds otherwise
+_RHO_FACTOR = 2.0  # ρ samples a few rounding patterns; other correct code rounds otherwise
 
 
 class KinkWarning(UserWarning):
