@@ -203,7 +203,7 @@ def _members(zf, path: str, size: int) -> tuple[dict, list]:
     return infos, missing
 
 
-def _read(zf, info, path: str):
+def _read(zf, info):
     """The array in member ``info``; small entries only, or θ once its size is checked."""
     with zf.open(info) as f:
         return np.lib.format.read_array(f, allow_pickle=False)
@@ -216,7 +216,7 @@ def _small(zf, infos, key: str, path: str):
             f"{path}: entry {key!r} declares shape {shape} of {dtype} ({nbytes} bytes); "
             f"a backprop network file keeps it under {SMALL_ENTRY_BYTES} bytes"
         )
-    return _read(zf, infos[key], path)
+    return _read(zf, infos[key])
 
 
 def _scalar_str(value, key: str, path: str) -> str:
@@ -282,7 +282,7 @@ def _theta(zf, info, d: dict, path: str):
             f"{path}: theta has length {shape[0]} but p = {p} needs dim(theta) = {dim}"
         )
     _header(zf, info, path)  # and the member really holds those dim entries
-    return _read(zf, info, path)
+    return _read(zf, info)
 
 
 def _open(path: str):
