@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import warnings
 
 import numpy as np
 from array_api_compat import array_namespace, is_array_api_obj, is_cupy_array
@@ -21,8 +22,46 @@ def _describe(x) -> str:
     return f"{type(x).__name__} of shape {tuple(shape)}" if shape is not None else type(x).__name__
 
 
+def _refuse_lossy_numpy(x, name: str):
+    """``x`` as a plain ndarray, or TypeError where converting it would drop information.
+
+    A masked array with masked entries (the mask would be dropped and the hidden values
+    used), an object array (None, pandas.NA, nested arrays, Python objects: no faithful
+    numeric dtype) and any non-numeric dtype (complex: the imaginary part would be lost;
+    strings, dates, structured records) are refused. An ndarray subclass (np.matrix, a
+    masked array with nothing masked) becomes a plain ndarray with the same entries.
+    """
+    if isinstance(x, np.ma.MaskedArray):
+        masked = int(np.count_nonzero(np.ma.getmaskarray(x)))
+        if masked:
+            raise TypeError(
+                f"{name} is a masked array (numpy.ma) with {masked} masked entr"
+                f"{'y' if masked == 1 else 'ies'} of {x.size}; the mask would be dropped and "
+                f"the hidden values used: pass {name}.filled(value) or keep only the unmasked "
+                f"rows"
+            )
+        x = np.ma.getdata(x)
+    if type(x) is not np.ndarray:
+        x = np.asarray(x)
+    if x.dtype.kind == "O":
+        raise TypeError(
+            f"{name} must be an array of numbers; got an object array of shape {x.shape} "
+            f"(entries such as None, pandas.NA, arrays of other lengths or other Python "
+            f"objects have no numeric dtype)"
+        )
+    if x.dtype.kind == "c":
+        raise TypeError(
+            f"{name} must hold real numbers; got dtype {x.dtype} (complex: the imaginary "
+            f"part would be dropped)"
+        )
+    if x.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold real numbers; got dtype {x.dtype}")
+    return x
+
+
 def to_backend(xp, x, name: str):
-    """``x`` as an array of namespace ``xp`` (no dtype change yet); TypeError if not numeric."""
+    """``x`` as an array of namespace ``xp`` (no dtype change yet); TypeError if not numeric
+    or if the conversion would drop information (a mask, an imaginary part, objects)."""
     target = backend_name(xp)
     if is_cupy_array(x) and target != "cupy":
         raise TypeError(
@@ -35,18 +74,28 @@ def to_backend(xp, x, name: str):
         if isinstance(x, (str, bytes, dict, set)) or x is None:
             raise TypeError(f"{name} must be an array of numbers; got {type(x).__name__}")
         try:
-            x = np.asarray(x)
+            with warnings.catch_warnings():
+                # NumPy warns for a ragged nested list (refused below) and for masked entries
+                warnings.simplefilter("ignore")
+                # np.ma keeps the masks of masked arrays inside a list (np.asarray drops them)
+                x = np.ma.asarray(x)
         except (ValueError, TypeError) as err:
-            raise TypeError(f"{name} must be an array of numbers; got {type(x).__name__}") from err
-    if isinstance(x, np.ndarray) and x.dtype.kind not in "biuf":
-        raise TypeError(f"{name} must hold real numbers; got dtype {x.dtype}")
+            raise TypeError(
+                f"{name} must be an array of numbers; got {type(x).__name__} that NumPy cannot "
+                f"turn into one ({err})"
+            ) from err
+    if isinstance(x, np.ndarray):
+        x = _refuse_lossy_numpy(x, name)
     if target == "numpy" and not isinstance(x, np.ndarray):
         x = np.from_dlpack(x)  # an array_api_strict (or other CPU) array
     elif target != "numpy" and backend_name(array_namespace(x)) != target:
         # a NumPy array, or another CPU library's (say array_api_strict into CuPy)
         x = xp.asarray(x if isinstance(x, np.ndarray) else np.from_dlpack(x))
     if xp.isdtype(x.dtype, "complex floating"):
-        raise TypeError(f"{name} must hold real numbers; got dtype {x.dtype}")
+        raise TypeError(
+            f"{name} must hold real numbers; got dtype {x.dtype} (complex: the imaginary "
+            f"part would be dropped)"
+        )
     if xp.isdtype(x.dtype, "bool"):
         raise TypeError(f"{name} must hold numbers, not booleans; got dtype {x.dtype}")
     return x
@@ -190,6 +239,13 @@ def check_theta(xp, theta, dim: int, dtype, name: str = "theta"):
         )
     _check_finite(xp, theta, name)
     return _cast(xp, theta, dtype, name)
+
+
+def check_bool(value, name: str) -> bool:
+    """True or False (also NumPy's bool); anything else, even a truthy string, is refused."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False; got {value!r} ({type(value).__name__})")
+    return bool(value)
 
 
 def check_int(value, name: str, minimum: int = 0) -> int:

@@ -30,10 +30,18 @@ def polyreg():
     return u, y
 
 
+def _check_split_seed(seed) -> int:
+    """An integer seed in scikit-learn's range 0..2**32 - 1."""
+    seed = check.check_int(seed, "seed")
+    if seed >= 2**32:
+        raise ValueError(f"seed must be at most 2**32 - 1 (scikit-learn's range); got {seed}")
+    return seed
+
+
 def _split(X, y, seed):
     from sklearn.model_selection import train_test_split
 
-    seed = check.check_int(seed, "seed")
+    seed = _check_split_seed(seed)
     return train_test_split(X, y, test_size=0.25, random_state=seed, stratify=y)
 
 
@@ -47,6 +55,7 @@ def digits(seed: int = 0):
     """
     from sklearn.datasets import load_digits
 
+    seed = _check_split_seed(seed)  # before the (slower) loading
     data = load_digits()
     X = data.data.astype(np.float64) / 16.0
     y = data.target.astype(np.int64)
@@ -63,6 +72,7 @@ def iris(seed: int = 0):
     """
     from sklearn.datasets import load_iris
 
+    seed = _check_split_seed(seed)
     data = load_iris()
     X_train, X_test, y_train, y_test = _split(
         data.data.astype(np.float64), data.target.astype(np.int64), seed
@@ -82,6 +92,7 @@ def linnerud(standardize: bool = True):
     """
     from sklearn.datasets import load_linnerud
 
+    standardize = check.check_bool(standardize, "standardize")
     data = load_linnerud()
     X = data.data.astype(np.float64)
     Y = data.target.astype(np.float64)

@@ -1,50 +1,100 @@
 """Saving and loading a network: one ``.npz`` file, no pickle, written atomically.
 
-The file holds plain arrays only (read with ``allow_pickle=False``):
+The file holds plain arrays only (read without pickle):
 
     format   "backprop.Network"     a tag, so a foreign .npz is recognised as such
     version  1                      the layout of this file
     theta    θ, flat, in the network's dtype (W_1 row-major, b_1, ..., W_L, b_L)
     p        the widths [p_0, ..., p_L]
     hidden   the L-1 hidden activation names
-    output, loss, init, dtype   names;   seed   the initialisation seed
+    output, loss, init, dtype   names;   seed   the initialisation seed (an int64, or its
+                                                  decimal digits when it is beyond int64)
 
 :func:`save` writes to a temporary file in the target's folder and renames it over the
 target (``os.replace``, atomic on POSIX and Windows), so a failure part-way never leaves a
-half-written file: the old file, if any, stays as it was. :func:`load` rebuilds the network
-with :class:`backprop.Network` and sets θ; it refuses a file it cannot trust with a
-ValueError that says what is wrong.
+half-written file: the old file, if any, stays as it was. The result has the permissions an
+ordinary write gives (the umask for a new file, the old mode when replacing one), and a
+symbolic link is written through to its target.
+
+:func:`load` trusts nothing in the file: it reads each member's header (shape and dtype)
+and checks p, the dtype and θ's length against one another and against the bytes the file
+really holds before it reads anything large, and it never unpickles. A file it cannot trust
+is refused with a ValueError that says what is wrong.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 import zipfile
 
 import numpy as np
 
-from .backend import get_namespace, to_numpy
+from .backend import get_namespace
 
 FORMAT = "backprop.Network"
 VERSION = 1
 KEYS = ("format", "version", "theta", "p", "hidden", "output", "loss", "init", "seed", "dtype")
+SMALL_ENTRY_BYTES = 1 << 20  # every member but θ is a few names and numbers
+_INT64_MAX = int(np.iinfo(np.int64).max)
 
 
-def save(net, path) -> str:
-    """Write ``net`` to the ``.npz`` file ``path`` (replaced atomically); returns the path.
+def _path(path, name: str = "path") -> str:
+    """A path given as str, bytes or os.PathLike, as a str; TypeError naming the argument."""
+    try:
+        path = os.fsdecode(os.fspath(path))
+    except TypeError:
+        raise TypeError(
+            f"{name} must be a file name (str, bytes or os.PathLike); got {type(path).__name__}"
+        ) from None
+    if not path or "\0" in path:
+        raise ValueError(f"{name} must be a file name, non-empty and without NUL characters; "
+                         f"got {path!r}")
+    return path
 
-    θ is stored exactly, in its dtype; the name is used as given (no suffix is added).
-    A θ with NaN or inf entries is refused (ValueError), since it could not be loaded.
-    """
-    path = os.fspath(path)
-    theta = np.array(to_numpy(net._theta), copy=True)
+
+def _umask() -> int:
+    """The process's umask, read without changing it where the system allows."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # no way to read it but to set it: put it straight back
+    os.umask(mask)
+    return mask
+
+
+def _target(path: str) -> tuple[str, int]:
+    """(the file to replace, following symbolic links; the mode the result should have)."""
+    target = os.path.realpath(path)
+    if os.path.isdir(target):
+        raise IsADirectoryError(
+            21, f"cannot save the network to {path!r}: it is a directory", path
+        )
+    try:
+        mode = stat.S_IMODE(os.stat(target).st_mode)  # replacing: keep the file's mode
+    except FileNotFoundError:
+        return target, 0o666 & ~_umask()  # a new file: what open(path, "w") would give
+    if not os.access(target, os.W_OK):  # open(path, "w") would be refused too
+        raise PermissionError(
+            13, f"cannot save the network to {path!r}: the existing file is not writable", path
+        )
+    return target, mode
+
+
+def _arrays(net) -> dict:
+    theta = net.theta  # a NumPy copy, in the network's dtype
     if not np.all(np.isfinite(theta)):
         raise ValueError(
             f"theta has {int(np.sum(~np.isfinite(theta)))} NaN or inf entries (did training "
             f"diverge?); refusing to save a network that could not be loaded"
         )
-    arrays = {
+    seed = int(net.seed)
+    return {
         "format": np.asarray(FORMAT),
         "version": np.asarray(VERSION, dtype=np.int64),
         "theta": theta,
@@ -53,17 +103,41 @@ def save(net, path) -> str:
         "output": np.asarray(net.output),
         "loss": np.asarray(net.loss_name),
         "init": np.asarray(net.init),
-        "seed": np.asarray(net.seed, dtype=np.int64),
+        # beyond int64 (any Python int is a valid seed), the exact decimal digits
+        "seed": np.asarray(seed, dtype=np.int64) if seed <= _INT64_MAX else np.asarray(str(seed)),
         "dtype": np.asarray(net.dtype),
     }
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
+
+
+def save(net, path) -> str:
+    """Write ``net`` to the ``.npz`` file ``path`` (replaced atomically); returns the path.
+
+    path: str, bytes or os.PathLike, used as given (no suffix is added); a symbolic link is
+    followed and its target replaced. θ is stored exactly, in its dtype. A θ with NaN or
+    inf entries is refused (ValueError), since it could not be loaded. A place that cannot
+    be written raises the OSError (PermissionError, FileNotFoundError, IsADirectoryError,
+    ...) with the path in its message; the old file, if any, is then unchanged.
+    """
+    path = _path(path)
+    arrays = _arrays(net)
+    target, mode = _target(path)
+    folder = os.path.dirname(target)
+    try:
+        fd, tmp = tempfile.mkstemp(
+            dir=folder, prefix="." + os.path.basename(target) + ".", suffix=".tmp"
+        )
+    except OSError as err:
+        raise type(err)(
+            err.errno, f"cannot save the network to {path!r}: cannot create a file in "
+            f"{folder!r} ({err.strerror})", path
+        ) from err
     try:
         with os.fdopen(fd, "wb") as f:
+            os.chmod(tmp, mode)  # mkstemp makes 0600 files
             np.savez(f, **arrays)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        os.replace(tmp, target)
     except BaseException:
         try:
             os.remove(tmp)
@@ -77,103 +151,185 @@ class _FileError(ValueError):
     """A file that is not a trustworthy backprop network (a ValueError for the caller)."""
 
 
-def _scalar_str(data, key: str, path: str) -> str:
-    value = data[key]
+def _header(zf, info, path: str, check_size: bool = True):
+    """(shape, dtype, bytes of data) of the .npy member ``info``, from its header alone;
+    with check_size, a ValueError unless the member holds exactly those bytes."""
+    key = info.filename[:-4]
+    with zf.open(info) as f:
+        version = np.lib.format.read_magic(f)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+        elif version in ((2, 0), (3, 0)):
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+        else:
+            raise _FileError(f"{path}: entry {key!r} has an unknown .npy version {version}")
+        start = f.tell()
+    if dtype.hasobject:
+        raise _FileError(
+            f"{path}: entry {key!r} holds Python objects (dtype {dtype}); a backprop network "
+            f"file holds only numbers and strings, and objects are never unpickled"
+        )
+    nbytes = int(np.prod(shape, dtype=object)) * dtype.itemsize
+    if check_size and info.file_size != start + nbytes:
+        raise _FileError(
+            f"{path}: entry {key!r} declares shape {shape} of {dtype} ({nbytes} bytes) but "
+            f"holds {info.file_size - start} bytes"
+        )
+    return shape, dtype, nbytes
+
+
+def _members(zf, path: str, size: int) -> tuple[dict, list]:
+    """{key: ZipInfo} of the required entries, after checking that each one's declared size
+    is backed by bytes really in the file (no zip bomb, no size that is only claimed)."""
+    infos = {info.filename[:-4]: info for info in zf.infolist() if info.filename.endswith(".npy")}
+    missing = [key for key in KEYS if key not in infos]
+    if "format" in missing:
+        raise _FileError(
+            f"{path}: not a backprop network file (no 'format' entry; it holds "
+            f"{sorted(infos)})"
+        )
+    for key, info in infos.items():
+        if key not in KEYS:
+            continue
+        # deflate expands at most ~1032-fold; a stored member is as long as it says
+        ratio = 1 if info.compress_type == zipfile.ZIP_STORED else 1100
+        if info.header_offset + info.compress_size > size or (
+            info.file_size > ratio * info.compress_size + 1024
+        ):
+            raise _FileError(
+                f"{path}: entry {key!r} claims {info.file_size} bytes that the file "
+                f"({size} bytes) does not hold"
+            )
+    return infos, missing
+
+
+def _read(zf, info):
+    """The array in member ``info``; small entries only, or θ once its size is checked."""
+    with zf.open(info) as f:
+        return np.lib.format.read_array(f, allow_pickle=False)
+
+
+def _small(zf, infos, key: str, path: str):
+    shape, dtype, nbytes = _header(zf, infos[key], path)
+    if nbytes > SMALL_ENTRY_BYTES:
+        raise _FileError(
+            f"{path}: entry {key!r} declares shape {shape} of {dtype} ({nbytes} bytes); "
+            f"a backprop network file keeps it under {SMALL_ENTRY_BYTES} bytes"
+        )
+    return _read(zf, infos[key])
+
+
+def _scalar_str(value, key: str, path: str) -> str:
     if value.ndim != 0 or value.dtype.kind != "U":
         raise _FileError(f"{path}: entry {key!r} must be a single string; got {value.dtype} "
                          f"array of shape {value.shape}")
     return str(value[()])
 
 
-def _scalar_int(data, key: str, path: str) -> int:
-    value = data[key]
+def _scalar_int(value, key: str, path: str) -> int:
     if value.ndim != 0 or value.dtype.kind not in "iu":
         raise _FileError(f"{path}: entry {key!r} must be a single integer; got {value.dtype} "
                          f"array of shape {value.shape}")
     return int(value)
 
 
+def _seed(value, path: str) -> int:
+    if value.ndim == 0 and value.dtype.kind == "U" and str(value[()]).isdigit():
+        return int(str(value[()]))  # a seed beyond int64, stored as its digits
+    return _scalar_int(value, "seed", path)
+
+
+def _description(zf, infos, missing, path: str) -> dict:
+    """The checked small entries: names, p (a list of ints), hidden, seed."""
+    tag = _scalar_str(_small(zf, infos, "format", path), "format", path)
+    if tag != FORMAT:
+        raise _FileError(f"{path}: format tag is {tag!r}, expected {FORMAT!r}")
+    if missing:
+        raise _FileError(f"{path}: incomplete backprop network file; missing {missing}")
+    version = _scalar_int(_small(zf, infos, "version", path), "version", path)
+    if version != VERSION:
+        raise _FileError(f"{path}: file version {version}; this backprop reads version {VERSION}")
+    d = {k: _scalar_str(_small(zf, infos, k, path), k, path)
+         for k in ("output", "loss", "init", "dtype")}
+    if d["dtype"] not in ("float64", "float32"):
+        raise _FileError(f"{path}: dtype must be 'float64' or 'float32'; got {d['dtype']!r}")
+    p = _small(zf, infos, "p", path)
+    if p.ndim != 1 or p.dtype.kind not in "iu":
+        raise _FileError(f"{path}: p must be a 1-D integer array; got {p.dtype} of shape {p.shape}")
+    d["p"] = [int(w) for w in p]
+    if any(w < 1 for w in d["p"]) or len(d["p"]) < 2:
+        raise _FileError(f"{path}: p must list at least two widths >= 1; got {d['p']}")
+    hidden = _small(zf, infos, "hidden", path)
+    if hidden.ndim != 1 or (hidden.size and hidden.dtype.kind != "U"):
+        raise _FileError(f"{path}: hidden must be a 1-D array of names; got {hidden.dtype}")
+    d["hidden"] = [str(h) for h in hidden]
+    d["seed"] = _seed(_small(zf, infos, "seed", path), path)
+    return d
+
+
+def _theta(zf, info, d: dict, path: str):
+    """θ, after its header has shown the length that p needs and the stored dtype."""
+    p = d["p"]
+    dim = sum(p[l] * p[l + 1] + p[l + 1] for l in range(len(p) - 1))
+    shape, dtype, _ = _header(zf, info, path, check_size=False)
+    if len(shape) != 1 or dtype != np.dtype(d["dtype"]):
+        raise _FileError(
+            f"{path}: theta must be a flat {d['dtype']} vector; got {dtype} array of "
+            f"shape {shape}"
+        )
+    if shape[0] != dim:
+        raise _FileError(
+            f"{path}: theta has length {shape[0]} but p = {p} needs dim(theta) = {dim}"
+        )
+    _header(zf, info, path)  # and the member really holds those dim entries
+    return _read(zf, info)
+
+
+def _open(path: str):
+    with open(path, "rb") as f:
+        magic = f.read(6)
+    if magic == b"\x93NUMPY":
+        raise _FileError(f"{path}: not a backprop network file (a .npy array, not an .npz archive)")
+    try:
+        return zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError, OSError) as err:
+        raise _FileError(f"{path}: not a readable .npz file ({type(err).__name__}: {err})") from err
+
+
 def load(path, backend=None):
     """The :class:`backprop.Network` stored in ``path`` by :func:`save`, on ``backend``.
 
-    backend: 'numpy' (the default, also for None), 'array_api_strict', 'cupy' or 'auto'.
-    Raises FileNotFoundError for a missing file and ValueError for a file that is not a
-    readable backprop network (not an .npz, truncated, corrupt, another format tag or
-    version, missing entries, a θ whose length or dtype does not fit the stored sizes).
+    path: str, bytes or os.PathLike. backend: 'numpy' (the default, also for None),
+    'array_api_strict', 'cupy' or 'auto'. Raises FileNotFoundError for a missing file and
+    ValueError for a file that is not a readable backprop network (not an .npz, truncated,
+    corrupt, another format tag or version, missing entries, Python objects, a θ whose
+    length or dtype does not fit the stored sizes, sizes the file does not really hold).
+    Sizes are checked from the headers before anything large is read or allocated.
     """
     from .network import Network
 
     backend = "numpy" if backend is None else backend
     get_namespace(backend)  # a bad backend name is the caller's error, not the file's
-    path = os.fspath(path)
+    path = _path(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"no such file: {path!r}")
-    try:
-        data = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
-        raise _FileError(f"{path}: not a readable .npz file ({type(err).__name__}: {err})") from err
-    if not isinstance(data, np.lib.npyio.NpzFile):
-        raise _FileError(f"{path}: not a backprop network file (a .npy array, not an .npz archive)")
-    with data:
+    with _open(path) as zf:
         try:
-            missing = [key for key in KEYS if key not in data.files]
-            if "format" in missing:
-                raise _FileError(
-                    f"{path}: not a backprop network file (no 'format' entry; it holds "
-                    f"{sorted(data.files)})"
-                )
-            tag = _scalar_str(data, "format", path)
-            if tag != FORMAT:
-                raise _FileError(f"{path}: format tag is {tag!r}, expected {FORMAT!r}")
-            if missing:
-                raise _FileError(f"{path}: incomplete backprop network file; missing {missing}")
-            version = _scalar_int(data, "version", path)
-            if version != VERSION:
-                raise _FileError(
-                    f"{path}: file version {version}; this backprop reads version {VERSION}"
-                )
-            theta = data["theta"]
-            p = data["p"]
-            hidden = data["hidden"]
-            names = {
-                key: _scalar_str(data, key, path) for key in ("output", "loss", "init", "dtype")
-            }
-            seed = _scalar_int(data, "seed", path)
+            infos, missing = _members(zf, path, os.path.getsize(path))
+            d = _description(zf, infos, missing, path)
+            theta = _theta(zf, infos["theta"], d, path)
         except _FileError:
             raise
-        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
-            # a member that does not decompress, fails its CRC or is cut short
-            raise _FileError(f"{path}: corrupt .npz file ({type(err).__name__}: {err})") from err
-
-    if names["dtype"] not in ("float64", "float32"):
-        raise _FileError(f"{path}: dtype must be 'float64' or 'float32'; got {names['dtype']!r}")
-    if theta.ndim != 1 or theta.dtype != np.dtype(names["dtype"]):
-        raise _FileError(
-            f"{path}: theta must be a flat {names['dtype']} vector; got {theta.dtype} array of "
-            f"shape {theta.shape}"
-        )
-    if p.ndim != 1 or p.dtype.kind not in "iu":
-        raise _FileError(f"{path}: p must be a 1-D integer array; got {p.dtype} of shape {p.shape}")
-    if hidden.ndim != 1 or (hidden.size and hidden.dtype.kind != "U"):
-        raise _FileError(f"{path}: hidden must be a 1-D array of names; got {hidden.dtype}")
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile, NotImplementedError) as err:
+            # a member that does not decompress, fails its CRC, is cut short or has a
+            # malformed header (NumPy's own words about pickles are not passed on)
+            reason = str(err) if "pickle" not in str(err) else "not a plain array"
+            raise _FileError(f"{path}: corrupt .npz file ({type(err).__name__}: {reason})") from err
     try:
-        net = Network(
-            [int(w) for w in p],
-            hidden=[str(h) for h in hidden],
-            output=names["output"],
-            loss=names["loss"],
-            init=names["init"],
-            seed=seed,
-            dtype=names["dtype"],
-            backend=backend,
-        )
+        net = Network(d["p"], hidden=d["hidden"], output=d["output"], loss=d["loss"],
+                      init=d["init"], seed=d["seed"], dtype=d["dtype"], backend=backend)
     except (ValueError, TypeError) as err:
         raise _FileError(f"{path}: the stored network description is invalid: {err}") from err
-    if theta.shape[0] != net.dim_theta:
-        raise _FileError(
-            f"{path}: theta has length {theta.shape[0]} but p = {list(net.p)} needs "
-            f"dim(theta) = {net.dim_theta}"
-        )
     try:
         net.theta = theta
     except ValueError as err:

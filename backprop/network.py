@@ -257,8 +257,8 @@ class Network:
         meanwhile. The loss as a function of θ alone, e.g. for ``bp.numerical_gradient``:
         ``numerical_gradient(lambda th: net.loss_at(th, X, y), net.theta)``.
         """
-        X, Y = self.checked_batch(X, y)
-        return float(self.batch_loss(X, Y, theta))
+        theta = check.check_theta(self.xp, theta, self.dim_theta, self._dtype, "theta")
+        return float(self.batch_loss(*self.checked_batch(X, y), theta))
 
     def batch_loss_and_gradient(self, X, Y, out=None, with_loss=True):
         """(ℓ_τ as a 0-D backend array, ∂ℓ_τ/∂θ flat) for (X, Y) from ``checked_batch``.

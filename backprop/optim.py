@@ -24,6 +24,8 @@ from __future__ import annotations
 import math
 import numbers
 
+from . import _validate as check
+
 
 def _check_positive(value, name: str) -> float:
     """A finite real number > 0 (a learning rate, ε), as a Python float."""
@@ -49,8 +51,9 @@ class Optimizer:
     """Base class: ``step(net, grad)`` updates θ in place, ``reset()`` clears the state.
 
     Subclasses name their hyperparameters (shown by repr) and their state buffers (arrays
-    of length dim θ, None until the first step) and implement ``_update(net, grad)``;
-    ``step`` checks the gradient's shape, counts the steps in ``self.t`` and calls it.
+    of length dim θ, None until the first step) and implement ``update(net, grad)``, the
+    method's rule on a gradient known to be valid; ``step`` checks the gradient (its backend,
+    shape and finiteness), counts the steps in ``self.t`` and calls it.
     """
 
     name = "optimizer"
@@ -71,22 +74,15 @@ class Optimizer:
         theta = net.theta_buffer
         return net.xp.zeros(theta.shape, dtype=theta.dtype)
 
-    def step(self, net, grad) -> None:
+    def step(self, net, grad, *, check_input: bool = True) -> None:
         """Update ``net``'s θ in place by one step of this method, given ∇ℓ(θ_t) = ``grad``.
 
-        grad: flat array of the network's backend, shape (dim_theta,), in θ's order.
+        grad: flat array of the network's backend, shape (dim_theta,), in θ's order, finite.
+        check_input=False skips the check of grad (``fit`` passes gradients the network just
+        computed); a grad that is not such an array then gives undefined results.
         """
-        shape = getattr(grad, "shape", None)  # cheaper than a full type test, once per step
-        if shape is None:
-            raise TypeError(
-                f"grad must be an array of the network's backend ({net.backend}) of shape "
-                f"(dim_theta,) = ({net.dim_theta},); got {type(grad).__name__}"
-            )
-        if tuple(shape) != (net.dim_theta,):
-            raise ValueError(
-                f"grad must be a flat vector of length dim(theta) = {net.dim_theta}; "
-                f"got shape {tuple(grad.shape)}"
-            )
+        if check_input:
+            grad = check.check_theta(net.xp, grad, net.dim_theta, net.theta_buffer.dtype, "grad")
         for key in self.state:
             buffer = getattr(self, key)
             if buffer is not None and tuple(buffer.shape) != (net.dim_theta,):
@@ -94,10 +90,10 @@ class Optimizer:
                     f"{type(self).__name__} holds state for dim(theta) = {buffer.shape[0]} but "
                     f"this network has dim(theta) = {net.dim_theta}; call reset() first"
                 )
-        self._update(net, grad)
+        self.update(net, grad)
         self.t += 1
 
-    def _update(self, net, grad) -> None:  # pragma: no cover - abstract
+    def update(self, net, grad) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
 
     def __repr__(self) -> str:
@@ -118,7 +114,7 @@ class SteepestDescent(Optimizer):
         super().__init__()
         self.lr = _check_positive(lr, "lr")
 
-    def _update(self, net, grad) -> None:
+    def update(self, net, grad) -> None:
         theta = net.theta_buffer  # updated in place: W_l, b_l are views into it
         theta -= self.lr * grad
 
@@ -160,7 +156,7 @@ class BarzilaiBorwein(Optimizer):
         super().__init__()
         self.lr0 = _check_positive(lr0, "lr0")
 
-    def _update(self, net, grad) -> None:
+    def update(self, net, grad) -> None:
         xp, theta = net.xp, net.theta_buffer
         if self.theta_prev is None:
             step = self.lr0 * grad
@@ -196,7 +192,7 @@ class Momentum(Optimizer):
         self.lr = _check_positive(lr, "lr")
         self.beta = _check_beta(beta, "beta")
 
-    def _update(self, net, grad) -> None:
+    def update(self, net, grad) -> None:
         if self.v is None:
             self.v = self._zeros(net)
         self.v *= self.beta
@@ -231,7 +227,7 @@ class Adam(Optimizer):
         self.beta2 = _check_beta(beta2, "beta2")
         self.eps = _check_positive(eps, "eps")
 
-    def _update(self, net, grad) -> None:
+    def update(self, net, grad) -> None:
         xp = net.xp
         if self.m is None:
             self.m, self.v = self._zeros(net), self._zeros(net)

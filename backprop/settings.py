@@ -76,7 +76,7 @@ def settings(p, hidden, output, loss, init, seed, dtype, backend) -> dict:
         raise ValueError(
             f"output='softmax_reduced' pairs only with loss='cross_entropy'; got loss={loss!r}"
         )
-    if init not in INITS:
+    if not isinstance(init, str) or init not in INITS:
         raise ValueError(f"init must be one of {list(INITS)}; got {init!r}")
     seed = check.check_int(seed, "seed")
     if seed > SEED_MAX:

@@ -230,7 +230,7 @@ def _loop(net, run, rec, bar) -> bool:
                 _diverged(net, run, rec, loss, "batch loss")
             in_step = True
             backup[...] = theta
-            opt.step(net, grad)
+            opt.step(net, grad, check_input=False)
             losses.append(loss)
             times.append(clock() - t0)
             t += 1

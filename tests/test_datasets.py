@@ -114,3 +114,24 @@ def test_blobs_are_separable_by_a_linear_softmax():
 def test_bad_arguments(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+@pytest.mark.parametrize("value", ["no", "False", 0, 1, None, 1.0, [False]])
+def test_linnerud_standardize_must_be_a_bool(value):
+    # issue 11: linnerud(standardize="no") standardized (a non-empty string is truthy)
+    with pytest.raises(TypeError, match=r"standardize must be True or False; got"):
+        bp.datasets.linnerud(standardize=value)
+
+
+def test_linnerud_accepts_numpy_bools():
+    X, _ = bp.datasets.linnerud(standardize=np.False_)
+    np.testing.assert_array_equal(X, bp.datasets.linnerud(standardize=False)[0])
+    assert np.allclose(bp.datasets.linnerud(standardize=np.True_)[0].mean(axis=0), 0)
+
+
+@pytest.mark.parametrize("make", [bp.datasets.digits, bp.datasets.iris])
+def test_split_seed_beyond_scikit_learns_range(make):
+    with pytest.raises(ValueError, match=r"seed must be at most 2\*\*32 - 1"):
+        make(seed=2**32)
+    with pytest.raises(TypeError, match=r"seed must be an integer"):
+        make(seed="0")

@@ -82,8 +82,10 @@ def test_gradient_agrees_with_central_differences(backend, spec):
     sample = None if net.dim_theta <= FULL_CHECK_UP_TO else SAMPLE
     result = bp.gradcheck(net, X, y, sample=sample)
     np.testing.assert_array_equal(net.theta, before)
-    if result.passed:
-        assert result.max_rel_error < 1e-6
+    if result.passed:  # within 1e-6 plus the rounding gradcheck allows, block by block
+        pairs = zip(sum(map(list, result.layer_errors), []),
+                    sum(map(list, result.layer_allowed), []), strict=True)
+        assert all(e <= a for e, a in pairs if not np.isnan(e))
         return
     # Not passed: every block must then be either within 1e-6 relative, or so small that
     # the difference quotient cannot resolve it (then the two agree to the noise floor).

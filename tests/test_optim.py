@@ -276,7 +276,21 @@ def test_every_offered_name_trains_with_its_documented_defaults(name):
     assert net.loss(X, y) < loss0
 
 
-def test_step_refuses_a_gradient_that_is_not_an_array():
+def test_step_checks_the_gradient_and_leaves_theta_when_it_refuses():
     net, X, y = _problem()
-    with pytest.raises(TypeError, match=r"grad must be an array .* got list"):
+    theta0 = net.theta
+    with pytest.raises(ValueError, match=r"grad must .*length dim\(theta\) = \d+; got shape \(2,\)"):
         bp.SGD().step(net, [1, 2])
+    bad = np.ones(net.dim_theta)
+    bad[3] = np.nan
+    with pytest.raises(ValueError, match=r"grad contains NaN or inf"):
+        bp.Adam().step(net, bad)
+    with pytest.raises(TypeError, match=r"grad"):
+        bp.SGD().step(net, "not a gradient")
+    np.testing.assert_array_equal(net.theta, theta0)
+    # a list of the right length is an array-like like any other: the same step as the array
+    twin = net.copy()
+    grad = net.gradient(X, y)
+    bp.SGD(lr=0.1).step(net, grad.tolist())
+    bp.SGD(lr=0.1).step(twin, grad)
+    np.testing.assert_array_equal(net.theta, twin.theta)

@@ -433,12 +433,12 @@ class _Interrupt(bp.optim.SGD):
         super().__init__(0.05)
         self.at = at
 
-    def _update(self, net, grad):
+    def update(self, net, grad):
         if self.t + 1 == self.at:
             theta = net.theta_buffer
             theta[0] += 123.0
             raise KeyboardInterrupt
-        super()._update(net, grad)
+        super().update(net, grad)
 
 
 @pytest.mark.parametrize("during", ["step", "gradient"])

@@ -363,3 +363,107 @@ def test_gradcheck_bad_step(reg, h):
 def test_gradcheck_gradient_of_wrong_length(reg):
     with pytest.raises(ValueError, match=rf"gradient must be a flat vector of length dim\(theta\) = {reg.dim_theta}; got shape \(3,\)"):
         bp.gradcheck(reg, X5, Y5, gradient=np.zeros(3))
+
+
+@pytest.mark.parametrize("h, error", [("1e-4", TypeError), (True, TypeError), (float("inf"), ValueError)])
+def test_gradcheck_bad_step_type(reg, h, error):
+    with pytest.raises(error, match=r"h must be a positive step"):
+        bp.gradcheck(reg, X5, Y5, h=h)
+
+
+@pytest.mark.parametrize("tolerance, error", [(-1.0, ValueError), ("1e-6", TypeError),
+                                              (float("nan"), ValueError)])
+def test_gradcheck_bad_tolerance(reg, tolerance, error):
+    with pytest.raises(error, match=r"tolerance must be a number >= 0"):
+        bp.gradcheck(reg, X5, Y5, tolerance=tolerance)
+
+
+# ----------------------------------------------------------------------------- lossy conversions
+# Issue 11: np.ma input passed the NaN check with its mask dropped (loss nan, fit -> NaN θ).
+
+MASK = np.zeros((5, 3), dtype=bool)
+MASK[2, 1] = True
+
+
+def _masked_X():
+    X = X5.copy()
+    X[2, 1] = np.nan  # what hides under the mask
+    return np.ma.array(X, mask=MASK)
+
+
+@pytest.mark.parametrize("entry", sorted(ENTRY_POINTS))
+def test_masked_X_is_refused(reg, entry):
+    before = reg.theta
+    with pytest.raises(TypeError, match=r"X is a masked array \(numpy.ma\) with 1 masked entry "
+                                        r"of 15; the mask would be dropped"):
+        ENTRY_POINTS[entry](reg, _masked_X(), Y5)
+    np.testing.assert_array_equal(reg.theta, before)
+
+
+def test_masked_X_in_fit_leaves_theta_unchanged(reg):
+    before = reg.theta
+    with pytest.raises(TypeError, match=r"X is a masked array"):
+        bp.fit(reg, _masked_X(), Y5, optimizer=bp.SGD(0.1), iterations=3)
+    np.testing.assert_array_equal(reg.theta, before)
+    assert np.all(np.isfinite(reg.theta))
+
+
+def test_masked_targets_labels_and_theta_are_refused(reg, clf):
+    targets = np.ma.array(Y5, mask=np.eye(5, 2, dtype=bool))
+    with pytest.raises(TypeError, match=r"y is a masked array .* 2 masked entries of 10"):
+        reg.loss(X5, targets)
+    labels = np.ma.array(LABELS5, mask=[0, 0, 1, 0, 0])
+    with pytest.raises(TypeError, match=r"y is a masked array .* 1 masked entry of 5"):
+        clf.gradient(X5, labels)
+    before = reg.theta
+    with pytest.raises(TypeError, match=r"theta is a masked array"):
+        reg.theta = np.ma.array(before + 1, mask=np.arange(before.size) == 0)
+    np.testing.assert_array_equal(reg.theta, before)
+
+
+def test_masked_arrays_inside_a_list_are_refused(reg):
+    rows = [np.ma.array(row, mask=[0, i == 2, 0]) for i, row in enumerate(X5)]
+    with pytest.raises(TypeError, match=r"X is a masked array \(numpy.ma\) with 1 masked entry"):
+        reg.predict(rows)
+    with pytest.raises((TypeError, ValueError), match=r"^y (is a masked array|contains NaN)"):
+        reg.loss(X5, [[np.ma.masked, 1.0]] + [[0.0, 1.0]] * 4)  # the masked constant
+    np.testing.assert_array_equal(reg.predict([np.ma.getdata(r) for r in rows]), reg.predict(X5))
+
+
+def test_masked_array_with_nothing_masked_is_its_data(reg):
+    assert reg.loss(np.ma.array(X5), np.ma.array(Y5)) == reg.loss(X5, Y5)
+    assert type(reg.predict(np.ma.array(X5))) is type(reg.predict(X5))
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: X5 + 1j, r"X must hold real numbers; got dtype complex128 \(complex: the imaginary"),
+    (lambda: (X5 + 0j).tolist(), r"X must hold real numbers; got dtype complex128"),
+    (lambda: np.array([row for row in X5], dtype=object), r"X must be an array of numbers; got "
+                                                         r"an object array of shape \(5, 3\)"),
+    (lambda: [[1.0, 2.0, 3.0]] * 4 + [[1.0, None, 3.0]], r"object array of shape \(5, 3\)"),
+    (lambda: [list(row) for row in X5[:4]] + [[1.0, 2.0]], r"X must be an array of numbers; got "
+                                                         r"list that NumPy cannot turn"),
+    (lambda: X5.astype("datetime64[s]"), r"X must hold real numbers; got dtype datetime64"),
+])
+def test_lossy_array_likes_are_refused(reg, make, message):
+    with pytest.raises(TypeError, match=message):
+        reg.loss(make(), Y5)
+
+
+class _FrameWithNA:
+    """Stands in for a pandas DataFrame with a missing value: __array__ gives objects."""
+
+    def __array__(self, dtype=None, copy=None):
+        out = X5.astype(object)
+        out[1, 2] = None  # what pandas.NA becomes in an object array
+        return out
+
+
+def test_array_like_with_missing_values_is_refused(reg):
+    with pytest.raises(TypeError, match=r"X must be an array of numbers; got an object array"):
+        reg.predict(_FrameWithNA())
+
+
+@pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")  # np.matrix itself warns
+def test_matrix_subclass_becomes_a_plain_array(reg):
+    np.testing.assert_array_equal(reg.predict(np.asmatrix(X5)), reg.predict(X5))
