@@ -110,6 +110,7 @@ def fit(
     early_stopping=None,
     progress=False,
     evaluate_every=None,
+    loss_and_gradient=None,
 ) -> History:
     """Train ``net`` in place; returns the :class:`History` of the run.
 
@@ -142,6 +143,10 @@ def fit(
         evaluation is a forward pass over all n rows, so with small batches drawn with
         replacement (an "epoch" of only ceil(n / B) steps) a larger k makes training
         markedly cheaper. Early stopping counts its patience in evaluations.
+    loss_and_gradient : None, or a callable ``loss_and_gradient(idx)`` that replaces the
+        network's own pass: ``idx`` is the batch's row indices into X (a 1-D NumPy integer
+        array; None for a full-batch step) and it returns (ℓ_B as a float, ∂ℓ_B/∂θ flat in
+        net's backend and dtype), the MEAN over the batch, e.g. computed elsewhere.
 
     Everything is checked before the first step: a bad argument raises and leaves ``net``
     untouched.
@@ -252,6 +257,7 @@ def fit(
                     idx, used = pool[used : used + ipe * B], used + ipe * B
                 else:
                     idx = rng.permutation(n)
+                order = idx  # this epoch's row indices in NumPy, for loss_and_gradient
                 idx = xp.asarray(idx)
                 Xe, Ye = xp.take(X, idx, axis=0), xp.take(Y, idx, axis=0)
         if full_batch:
@@ -259,7 +265,11 @@ def fit(
         else:
             stop = min((k + 1) * B, Xe.shape[0])  # the array API forbids out-of-range stops
             Xb, Yb = Xe[k * B : stop, ...], Ye[k * B : stop, ...]
-        loss, grad = net._loss_and_gradient(Xb, Yb)
+        if loss_and_gradient is None:
+            loss, grad = net._loss_and_gradient(Xb, Yb)
+        else:
+            loss, grad = loss_and_gradient(None if full_batch else order[k * B : stop])
+            loss = xp.asarray(loss)
         opt.step(net, grad)
         losses.append(loss)
         t += 1
