@@ -117,15 +117,15 @@ class _Shards:
                 self.futures[s] = future
 
     def _gather(self, futures) -> list:
-        results = []
+        # Wait on callbacks rather than on Future.result(timeout=...), whose timeout can race
+        # with the result under load; between waits, check that a worker is left.
+        arrived = threading.Semaphore(0)
         for future in futures:
-            while True:
-                try:
-                    results.append(future.result(timeout=POLL_S))
-                    break
-                except TimeoutError:
-                    self._wait_for_workers()  # raises when the last worker is gone
-        return results
+            future.add_done_callback(lambda _: arrived.release())
+        for _ in futures:
+            while not arrived.acquire(timeout=POLL_S):
+                self._wait_for_workers()  # raises when the last worker is gone
+        return self.client.gather(futures)
 
     def sums(self, rows):
         """(Σ C_i, Σ ∂C_i/∂θ) over rows[s] of each shard s (None: all), at the network's θ."""
