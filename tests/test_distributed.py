@@ -15,8 +15,6 @@ from dask.distributed import Client, LocalCluster
 import backprop as bp
 from backprop import distributed
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-
 
 @pytest.fixture(scope="module")
 def client():
@@ -146,21 +144,26 @@ def test_fit_goes_on_when_a_worker_restarts(client, monkeypatch):
     reference = net.copy()
     bp.fit(reference, X, y, **keywords)
 
-    original = distributed._Shards.loss_and_gradient
-    events = []
+    original, scatter_lost = distributed._Shards.loss_and_gradient, distributed._Shards._scatter_lost
+    steps, resent = [], []
 
     def restarting(self, idx):
-        if len(events) == 3:  # before step 4, after 3 completed steps
+        if len(steps) == 3:  # before step 4, after 3 completed steps
             holder = next(iter(client.who_has(self.futures[0])[self.futures[0].key]))
             assert client.restart_workers([holder]) == {holder: "OK"}
-            events.append(self.futures[0].status)
-        events.append("step")
+        steps.append(idx)
         return original(self, idx)
 
+    def recording(self):
+        resent.extend(s for s, f in enumerate(self.futures)
+                      if f is not None and f.status != "finished")
+        return scatter_lost(self)
+
     monkeypatch.setattr(distributed._Shards, "loss_and_gradient", restarting)
+    monkeypatch.setattr(distributed._Shards, "_scatter_lost", recording)
     workers_before = set(client.nthreads())
     distributed.fit(net, X, y, client=client, **keywords)
-    assert events.count("step") == 10 and events[3] != "finished"  # the shard was lost
+    assert len(steps) == 10 and 0 in resent  # shard 0 was lost and sent again
     assert set(client.nthreads()) != workers_before  # a new worker process took its place
     np.testing.assert_allclose(net.theta, reference.theta, rtol=1e-9, atol=1e-12)
 
