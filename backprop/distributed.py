@@ -10,10 +10,13 @@ times the mean that ``Network.loss_and_gradient`` returns), and the driver adds 
 and divides by n. A mini-batch B splits the same way, with B ∩ τ_s in place of τ_s.
 
 The shards go to the workers once (``client.scatter``); each step sends θ to every worker
-that holds rows of the batch and gathers one gradient sum from each: gather-to-one, with
-the driver as the hub. The driver keeps its copy of the shards, so a shard lost with its
-worker is scattered again to a worker that is left and the step is repeated with the same
-θ: the result does not change. When no worker is left, :class:`NoWorkersError` says so.
+that holds rows of the batch, in a task pinned to that worker, and gathers one gradient
+sum from each: gather-to-one, with the driver as the hub. :func:`sharded` gives the step
+as the ``loss_and_gradient`` hook of ``bp.fit``; :func:`gradient` and :func:`fit` use it.
+
+The driver keeps its copy of the shards, so a shard lost with its worker is scattered
+again to a worker that is left and the step is repeated with the same θ: the result does
+not change. When no worker is left, :class:`NoWorkersError` says so.
 
 ``client`` is a ``dask.distributed.Client`` (of any cluster), a scheduler address such as
 ``"tcp://scheduler:8786"``, or None: a local cluster of one worker process per core,
@@ -93,6 +96,7 @@ class _Shards:
         self.data = [_Shard(spec, X[lo:hi], y[lo:hi])
                      for lo, hi in zip(self.bounds[:-1], self.bounds[1:], strict=True)]
         self.futures = [None] * m
+        self.holders = [None] * m  # the worker each shard was sent to; its tasks run there
 
     def _wait_for_workers(self) -> dict:
         """The workers' thread counts, once there is at least one (NoWorkersError if none
@@ -110,11 +114,18 @@ class _Shards:
 
     def _scatter_lost(self) -> None:
         lost = [s for s, f in enumerate(self.futures) if f is None or f.status != "finished"]
-        if lost:
-            self._wait_for_workers()
-            sent = self.client.scatter([self.data[s] for s in lost], hash=False)
-            for s, future in zip(lost, sent, strict=True):
-                self.futures[s] = future
+        if not lost:
+            return
+        threads = self._wait_for_workers()
+        load = dict.fromkeys(threads, 0.0)  # shards per thread on each worker
+        for s, holder in enumerate(self.holders):
+            if s not in lost and holder in load:
+                load[holder] += 1 / threads[holder]
+        for s in lost:  # each to the least loaded worker
+            worker = min(load, key=load.get)
+            load[worker] += 1 / threads[worker]
+            self.futures[s] = self.client.scatter(self.data[s], workers=[worker], hash=False)
+            self.holders[s] = worker
 
     def _gather(self, futures) -> list:
         # Wait on callbacks rather than on Future.result(timeout=...), whose timeout can race
@@ -133,7 +144,10 @@ class _Shards:
         for _ in range(MAX_ATTEMPTS):
             try:
                 self._scatter_lost()
-                futures = [self.client.submit(_shard_sum, self.futures[s], theta, r, pure=False)
+                # Pinned to the shard's worker: the data stay where they were sent.
+                futures = [self.client.submit(_shard_sum, self.futures[s], theta, r, pure=False,
+                                              workers=[self.holders[s]],
+                                              allow_other_workers=False)
                            for s, r in enumerate(rows) if r is None or r.size]
                 results = self._gather(futures)
             except (CancelledError, KilledWorker, OSError):
@@ -205,6 +219,32 @@ def _connect(client):
         )
 
 
+@contextlib.contextmanager
+def sharded(net: Network, X, y, client=None):
+    """Yields ``loss_and_gradient(idx)``: (ℓ_B, ∂ℓ_B/∂θ) at the network's θ, from Dask workers.
+
+    Implements ∂ℓ_B/∂θ = (1/|B|) Σ_s Σ_{i∈B∩τ_s} ∂C_i/∂θ over shards τ_s of the rows of
+    (X, y): ``idx`` is a 1-D NumPy array of row indices B (repeats count), or None for all
+    n rows. The callable is the ``loss_and_gradient`` hook of ``bp.fit``. The shards are
+    scattered at its first call (so that bad data fail in the caller's checks first) and
+    released when the ``with`` block ends.
+    """
+    with _connect(client) as connected:
+        shards = None
+
+        def loss_and_gradient(idx):
+            nonlocal shards
+            if shards is None:
+                shards = _Shards(connected, net, X, y)
+            return shards.loss_and_gradient(idx)
+
+        try:
+            yield loss_and_gradient
+        finally:
+            if shards is not None:
+                shards.release()
+
+
 def gradient(net: Network, X, y, client=None):
     """∂ℓ_τ/∂θ, flat in θ's order, as the sum of per-shard sums on Dask workers divided by n.
 
@@ -222,38 +262,22 @@ def gradient(net: Network, X, y, client=None):
         raise ValueError(
             f"y must have one row per row of X (n = {X.shape[0]}); got shape {np.shape(y)}"
         )
-    with _connect(client) as connected:
-        shards = _Shards(connected, net, X, y)
-        try:
-            return shards.loss_and_gradient(None)[1]
-        finally:
-            shards.release()
+    with sharded(net, X, y, client) as loss_and_gradient:
+        return loss_and_gradient(None)[1]
 
 
 def fit(net: Network, X, y, client=None, **keywords) -> History:
     """Train ``net`` in place on Dask workers; returns the :class:`~backprop.train.History`.
 
-    ``bp.fit(net, X, y, **keywords)`` with each step's batch loss and gradient computed as
-    the per-shard sums on the workers: the shards are scattered once, every step sends θ
-    and gathers the sums for the batch rows each shard holds. Same batches, optimiser and
-    stopping rules as ``bp.fit`` with the same seed, so θ follows it up to rounding.
-    The evaluations of ``bp.fit`` (loss on the whole set) run on the driver; pass
-    ``evaluate_every`` to make them rare. A lost worker's shards are scattered again and
-    the step repeated; :class:`NoWorkersError` when no worker is left.
+    ``bp.fit(net, X, y, loss_and_gradient=..., **keywords)`` with the callable of
+    :func:`sharded`: the shards are scattered once, every step sends θ and gathers the
+    sums for the batch rows each shard holds. Same batches, optimiser and stopping rules
+    as ``bp.fit`` with the same seed, so θ follows it up to rounding. The evaluations of
+    ``bp.fit`` (loss on the whole set) run on the driver; pass ``evaluate_every`` to make
+    them rare. A lost worker's shards are scattered again and the step repeated;
+    :class:`NoWorkersError` when no worker is left.
     """
     if "loss_and_gradient" in keywords:
         raise TypeError("distributed.fit computes loss_and_gradient itself; do not pass one")
-    shards = None
-
-    def loss_and_gradient(idx):
-        nonlocal shards
-        if shards is None:  # at the first step: bp.fit has checked X, y and every keyword
-            shards = _Shards(connected, net, X, y)
-        return shards.loss_and_gradient(idx)
-
-    with _connect(client) as connected:
-        try:
-            return _fit(net, X, y, loss_and_gradient=loss_and_gradient, **keywords)
-        finally:
-            if shards is not None:
-                shards.release()
+    with sharded(net, X, y, client) as loss_and_gradient:
+        return _fit(net, X, y, loss_and_gradient=loss_and_gradient, **keywords)

@@ -101,6 +101,24 @@ def test_shards_go_one_to_each_worker(client):
         shards.release()
 
 
+def test_sharded_batch_with_repeats_and_an_empty_shard(client):
+    """Rows 0, 5, 5, 20 all lie in shard 0 of [0, 51) and [51, 103): shard 1 sends nothing,
+    and row 5 counts twice."""
+    net, X, y = regression()
+    idx = np.array([5, 0, 5, 20])
+    with distributed.sharded(net, X, y, client=client) as loss_and_gradient:
+        loss, g = loss_and_gradient(idx)
+        loss_all, g_all = loss_and_gradient(None)
+        loss_mixed, g_mixed = loss_and_gradient(np.array([102, 3, 60, 3]))
+    expected = net.loss_and_gradient(X[idx], y[idx])
+    assert loss == pytest.approx(expected[0], rel=1e-12) and relative(g, expected[1]) < 1e-12
+    assert loss_all == pytest.approx(net.loss(X, y), rel=1e-12)
+    assert relative(g_all, net.gradient(X, y)) < 1e-12
+    rows = np.array([102, 3, 60, 3])
+    assert loss_mixed == pytest.approx(net.loss(X[rows], y[rows]), rel=1e-12)
+    assert relative(g_mixed, net.gradient(X[rows], y[rows])) < 1e-12
+
+
 def test_client_as_scheduler_address(client):
     net, X, y = classification()
     g = distributed.gradient(net, X, y, client=client.scheduler.address)
@@ -163,7 +181,7 @@ def test_fit_goes_on_when_a_worker_restarts(client, monkeypatch):
     monkeypatch.setattr(distributed._Shards, "_scatter_lost", recording)
     workers_before = set(client.nthreads())
     distributed.fit(net, X, y, client=client, **keywords)
-    assert len(steps) == 10 and 0 in resent  # shard 0 was lost and sent again
+    assert len(steps) == 10 and set(resent) == {0}  # only shard 0 was lost and sent again
     assert set(client.nthreads()) != workers_before  # a new worker process took its place
     np.testing.assert_allclose(net.theta, reference.theta, rtol=1e-9, atol=1e-12)
 
