@@ -116,3 +116,12 @@ __all__ = [
     "timing",
     "to_numpy",
 ]
+
+
+def __getattr__(name):
+    # bp.distributed imports Dask, so it is loaded on first use, not by ``import backprop``
+    if name == "distributed":
+        import importlib
+
+        return importlib.import_module(f"{__name__}.distributed")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
