@@ -21,7 +21,7 @@ Quick start::
     print(bp.gradcheck(net, X, y))     # central differences, per layer
 """
 
-from . import activations, backend, datasets, losses, optim, plotting, timing
+from . import activations, backend, datasets, losses, metrics, optim, plotting, timing
 from .activations import ACTIVATIONS
 from .backend import available_backends, cupy_available, get_namespace, to_numpy
 from .gradcheck import (
@@ -34,6 +34,7 @@ from .gradcheck import (
 from .gradients import algorithm1, algorithm2
 from .io import load, save
 from .losses import LOSSES, OUTPUTS, output_delta, output_delta_general
+from .metrics import accuracy, confusion_matrix, predict_labels
 from .network import Network
 from .optim import SGD, Adam, BarzilaiBorwein, Momentum, Optimizer, SteepestDescent
 from .train import History, fit
@@ -52,6 +53,10 @@ __all__ = [
     "Momentum",
     "Optimizer",
     "SteepestDescent",
+    "accuracy",
+    "confusion_matrix",
+    "metrics",
+    "predict_labels",
     "KinkWarning",
     "Network",
     "activations",
