@@ -175,3 +175,62 @@ def plot_confusion(C, ax=None, class_names=None, normalize: bool = False):
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
     return ax
+
+
+def plot_passes(p, ax=None, lines: bool = False, max_units: int = 6):
+    """A diagram of a network with widths p: the forward pass and δ_l flowing back; returns ax.
+
+    Layer l is a column of p_l units (at most ``max_units`` drawn, then a "⋮"), joined to
+    layer l-1 by the weights W_l. Above, the forward pass a_0 = x -> z_l, a_l -> g -> C
+    (eq. of the theorem); below, the errors δ_L (from ∂S_L/∂z_L and ∂C/∂g) and
+    δ_{l-1} = D_{l-1} W_l^T δ_l, right to left. lines: add Algorithm 1's line numbers.
+    """
+    import matplotlib.patches as mpatches
+
+    p = [int(w) for w in p]
+    if len(p) < 2 or min(p) < 1:
+        raise ValueError(f"p must list at least two widths >= 1; got p = {p}")
+    L = len(p) - 1
+    ax = _axes(ax, figsize=(7, 3.6))
+    fwd, bwd = "C0", "C3"
+    tops = []
+    for l, width in enumerate(p):
+        shown = min(width, max_units)
+        ys = np.linspace(-0.5 * (shown - 1), 0.5 * (shown - 1), shown) * 0.45
+        if l:
+            for y0 in prev:
+                for y1 in ys:
+                    ax.plot([l - 1, l], [y0, y1], color="0.8", lw=0.5, zorder=1)
+        ax.scatter(np.full(shown, l), ys, s=140, color="white", edgecolors="0.3", zorder=2)
+        more = width > shown
+        if more:
+            ax.text(l, ys[0] - 0.35, "⋮", ha="center", va="center")
+        tops.append(ys.max() + 0.35 * more)
+        prev = ys
+        name = r"$a_0 = x$" if l == 0 else (rf"$z_{L}, g$" if l == L else rf"$z_{l}, a_{l}$")
+        ax.text(l, max(tops[-1], 0) + 0.45, name, ha="center", color=fwd)
+        if l:
+            ax.text(l, -tops[-1] - 0.55, rf"$\delta_{l}$", ha="center", color=bwd, fontsize=12)
+            ax.text(l - 0.5, 0.05, rf"$W_{l}$", ha="center", color="0.4", fontsize=8)
+    top, bottom = max(tops) + 1.1, -max(tops) - 1.3
+    ax.text(L + 0.8, 0, "$C$", ha="center", va="center", fontsize=13,
+            bbox=dict(boxstyle="round", fc="white", ec="0.3"))
+    ax.annotate("", xy=(L + 0.65, 0), xytext=(L + 0.15, 0), arrowprops=dict(arrowstyle="->"))
+
+    def arrow(x0, x1, y, color, text):
+        ax.add_patch(mpatches.FancyArrowPatch((x0, y), (x1, y), arrowstyle="-|>",
+                                              mutation_scale=14, color=color, lw=1.6))
+        ax.text((x0 + x1) / 2, y + (0.12 if y > 0 else -0.3), text, ha="center",
+                color=color, fontsize=9)
+
+    tag = (lambda s: f" (line{s})") if lines else (lambda s: "")
+    arrow(0, L, top, fwd, r"forward: $z_l = W_l a_{l-1} + b_l,\ a_l = S_l(z_l)$" + tag("s 1-4"))
+    arrow(L, 1, bottom, bwd, r"backward: $\delta_{l-1} = D_{l-1} W_l^\top \delta_l$" + tag(" 10"))
+    ax.text(L + 0.8, -0.7, r"$\delta_L = \frac{\partial S_L}{\partial z_L}"
+            r"\frac{\partial C}{\partial g}$" + tag(" 5"), ha="center", color=bwd, fontsize=10)
+    ax.text(L / 2, bottom - 0.75, r"every layer: $\partial C/\partial W_l = \delta_l a_{l-1}^\top$,"
+            r" $\partial C/\partial b_l = \delta_l$" + tag("s 8-9"), ha="center", fontsize=9)
+    ax.set_xlim(-0.5, L + 1.3)
+    ax.set_ylim(bottom - 1.1, top + 0.5)
+    ax.set_axis_off()
+    return ax

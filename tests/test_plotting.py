@@ -79,3 +79,20 @@ def test_confusion_matrix_by_hand():
         bp.plotting.confusion_matrix(np.array([0, 3]), np.array([0, 1]), 3)
     with pytest.raises(ValueError, match="same length"):
         bp.plotting.confusion_matrix(np.array([0, 1]), np.array([0]), 3)
+
+
+def test_plot_passes_draws_every_layer_and_both_passes(plt):
+    ax = bp.plotting.plot_passes([3, 5, 4, 2])
+    texts = [t.get_text() for t in ax.texts]
+    assert [t for t in texts if t.startswith(r"$\delta_") and len(t) == 10] == [
+        r"$\delta_1$", r"$\delta_2$", r"$\delta_3$"]
+    assert any(t.startswith("forward") for t in texts)
+    assert any(t.startswith("backward") for t in texts)
+    assert len(ax.collections) == 4  # one column of units per layer
+    ax = bp.plotting.plot_passes([2, 3, 2, 1], lines=True)
+    assert any(t.endswith("(line 10)") for t in (t.get_text() for t in ax.texts))
+    ax = bp.plotting.plot_passes([1, 20, 1], max_units=6)
+    assert "⋮" in [t.get_text() for t in ax.texts]
+    assert len(ax.collections[1].get_offsets()) == 6
+    with pytest.raises(ValueError, match="at least two widths"):
+        bp.plotting.plot_passes([3])
