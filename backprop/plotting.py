@@ -193,7 +193,7 @@ def plot_passes(p, ax=None, lines: bool = False, max_units: int = 6):
     L = len(p) - 1
     ax = _axes(ax, figsize=(7, 3.6))
     fwd, bwd = "C0", "C3"
-    tops = []
+    tops, prev = [], []
     for l, width in enumerate(p):
         shown = min(width, max_units)
         ys = np.linspace(-0.5 * (shown - 1), 0.5 * (shown - 1), shown) * 0.45
