@@ -45,6 +45,7 @@ from . import (
     gradients,
     hessian,
     losses,
+    metrics,
     optim,
     parameters,
     plotting,
@@ -65,6 +66,7 @@ from .hessian import hvp
 from .history import DivergenceError, History
 from .io import load, save
 from .losses import LOSSES, OUTPUTS, output_delta, output_delta_general
+from .metrics import accuracy, confusion_matrix, predict_labels
 from .network import Network
 from .optim import SGD, Adam, BarzilaiBorwein, Momentum, Optimizer, SteepestDescent
 from .train import fit
@@ -84,6 +86,10 @@ __all__ = [
     "Momentum",
     "Optimizer",
     "SteepestDescent",
+    "accuracy",
+    "confusion_matrix",
+    "metrics",
+    "predict_labels",
     "KinkWarning",
     "Network",
     "activations",

@@ -7,8 +7,7 @@ The file holds plain arrays only (read without pickle):
     theta    θ, flat, in the network's dtype (W_1 row-major, b_1, ..., W_L, b_L)
     p        the widths [p_0, ..., p_L]
     hidden   the L-1 hidden activation names
-    output, loss, init, dtype   names;   seed   the initialisation seed (an int64, or its
-                                                  decimal digits when it is beyond int64)
+    output, loss, init, dtype   names;   seed   the initialisation seed (an int64)
 
 :func:`save` writes to a temporary file in the target's folder and renames it over the
 target (``os.replace``, atomic on POSIX and Windows), so a failure part-way never leaves a
@@ -37,7 +36,6 @@ FORMAT = "backprop.Network"
 VERSION = 1
 KEYS = ("format", "version", "theta", "p", "hidden", "output", "loss", "init", "seed", "dtype")
 SMALL_ENTRY_BYTES = 1 << 20  # every member but θ is a few names and numbers
-_INT64_MAX = int(np.iinfo(np.int64).max)
 
 
 def _path(path, name: str = "path") -> str:
@@ -93,7 +91,6 @@ def _arrays(net) -> dict:
             f"theta has {int(np.sum(~np.isfinite(theta)))} NaN or inf entries (did training "
             f"diverge?); refusing to save a network that could not be loaded"
         )
-    seed = int(net.seed)
     return {
         "format": np.asarray(FORMAT),
         "version": np.asarray(VERSION, dtype=np.int64),
@@ -103,8 +100,7 @@ def _arrays(net) -> dict:
         "output": np.asarray(net.output),
         "loss": np.asarray(net.loss_name),
         "init": np.asarray(net.init),
-        # beyond int64 (any Python int is a valid seed), the exact decimal digits
-        "seed": np.asarray(seed, dtype=np.int64) if seed <= _INT64_MAX else np.asarray(str(seed)),
+        "seed": np.asarray(net.seed, dtype=np.int64),  # Network keeps seeds within int64
         "dtype": np.asarray(net.dtype),
     }
 
@@ -233,12 +229,6 @@ def _scalar_int(value, key: str, path: str) -> int:
     return int(value)
 
 
-def _seed(value, path: str) -> int:
-    if value.ndim == 0 and value.dtype.kind == "U" and str(value[()]).isdigit():
-        return int(str(value[()]))  # a seed beyond int64, stored as its digits
-    return _scalar_int(value, "seed", path)
-
-
 def _description(zf, infos, missing, path: str) -> dict:
     """The checked small entries: names, p (a list of ints), hidden, seed."""
     tag = _scalar_str(_small(zf, infos, "format", path), "format", path)
@@ -263,7 +253,7 @@ def _description(zf, infos, missing, path: str) -> dict:
     if hidden.ndim != 1 or (hidden.size and hidden.dtype.kind != "U"):
         raise _FileError(f"{path}: hidden must be a 1-D array of names; got {hidden.dtype}")
     d["hidden"] = [str(h) for h in hidden]
-    d["seed"] = _seed(_small(zf, infos, "seed", path), path)
+    d["seed"] = _scalar_int(_small(zf, infos, "seed", path), "seed", path)
     return d
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from .backend import to_numpy
+from .metrics import confusion_matrix  # noqa: F401  (bp.plotting.confusion_matrix, as before)
 
 
 def _axes(ax, figsize=(6, 3.5)):
@@ -24,26 +25,16 @@ def _axes(ax, figsize=(6, 3.5)):
 
 def plot_loss(history, ax=None, x: str = "iteration", batches: bool = True, log: bool = True,
               label: str | None = None):
-    """The losses of a :class:`backprop.History` against iterations or wall time; returns ax.
+    """The losses of a :class:`backprop.History` against iterations, epochs or time; returns ax.
 
     Draws the per-iteration batch loss (thin, when ``batches``) and the whole-set training
     loss ℓ_τ at each evaluation, and the validation loss when there is one.
-    x: 'iteration' (steps taken) or 'time' (wall seconds since the start of fit).
-    log: logarithmic loss axis. label: prefix for the legend entries (to compare runs).
+    x: 'iteration' (steps taken), 'epoch' (steps / steps per epoch) or 'time' (wall
+    seconds since the start of fit). log: logarithmic loss axis. label: prefix for the
+    legend entries (to compare runs).
     """
-    if x not in ("iteration", "time"):
-        raise ValueError(f"x must be 'iteration' or 'time'; got {x!r}")
-    ax = _axes(ax)
+    ax, t_batch, t_eval = _time_axis(history, x, ax)
     prefix = f"{label}: " if label else ""
-    steps = np.arange(1, history.loss.shape[0] + 1)
-    if x == "iteration":
-        t_batch, t_eval = steps, history.evaluated_at
-        ax.set_xlabel("iteration t (optimiser steps)")
-    else:
-        t_batch = history.time
-        # the time of evaluation e is that of the step before it (0 before the first step)
-        t_eval = np.concatenate([[0.0], history.time])[history.evaluated_at]
-        ax.set_xlabel("wall time (s)")
     if batches and history.loss.size:
         ax.plot(t_batch, history.loss, lw=0.6, alpha=0.35, label=f"{prefix}batch loss")
     ax.plot(t_eval, history.train_loss, lw=1.6, label=f"{prefix}training loss $\\ell_\\tau$")
@@ -54,6 +45,54 @@ def plot_loss(history, ax=None, x: str = "iteration", batches: bool = True, log:
     if log:
         ax.set_yscale("log")
     ax.set_ylabel("loss")
+    ax.legend(frameon=False)
+    return ax
+
+
+def _time_axis(history, x: str, ax):
+    """(ax, x of each iteration, x of each evaluation) for x in iteration / epoch / time."""
+    if x not in _X_LABELS:
+        raise ValueError(f"x must be one of {sorted(_X_LABELS)}; got {x!r}")
+    steps = np.arange(1, history.loss.shape[0] + 1)
+    if x == "iteration":
+        t_batch, t_eval = steps, history.evaluated_at
+    elif x == "epoch":
+        per_epoch = history.iterations_per_epoch
+        if not per_epoch:
+            raise ValueError("x='epoch' needs a history of at least one step")
+        t_batch, t_eval = steps / per_epoch, history.evaluated_at / per_epoch
+    else:
+        t_batch = history.time
+        # the time of evaluation e is that of the step before it (0 before the first step)
+        t_eval = np.concatenate([[0.0], history.time])[history.evaluated_at]
+    ax = _axes(ax)
+    ax.set_xlabel(_X_LABELS[x])
+    return ax, t_batch, t_eval
+
+
+_X_LABELS = {"iteration": "iteration t (optimiser steps)", "epoch": "epoch",
+             "time": "wall time (s)"}
+
+
+def plot_accuracy(history, ax=None, x: str = "epoch", label: str | None = None):
+    """The training (and validation) accuracy of a classifier's History; returns ax.
+
+    The fraction of the whole set classified right at each evaluation of :func:`fit`
+    (recorded for classification, the cross-entropy loss). x: 'epoch', 'iteration' or
+    'time' as in :func:`plot_loss`. label: prefix for the legend entries.
+    """
+    if not history.train_accuracy.size:
+        raise ValueError(
+            "history has no accuracy: fit records it for classification (loss='cross_entropy') "
+            "only; plot_loss draws the loss"
+        )
+    ax, _, t_eval = _time_axis(history, x, ax)
+    prefix = f"{label}: " if label else ""
+    ax.plot(t_eval, history.train_accuracy, lw=1.6, label=f"{prefix}training accuracy")
+    if history.val_accuracy.size:
+        ax.plot(t_eval, history.val_accuracy, lw=1.6, ls="--",
+                label=f"{prefix}validation accuracy")
+    ax.set_ylabel("accuracy")
     ax.legend(frameon=False)
     return ax
 
@@ -113,26 +152,6 @@ def plot_decision_regions(net, X, y, ax=None, resolution: int = 200, padding: fl
     return ax
 
 
-def confusion_matrix(y_true, y_pred, K: int) -> np.ndarray:
-    """The K x K matrix of counts C[i, j] = #{examples of class i predicted as class j}.
-
-    Labels are integers 0..K-1 (arrays of any backend). The diagonal holds the correct
-    predictions, so accuracy = trace(C) / C.sum().
-    """
-    y_true = np.asarray(to_numpy(y_true)).reshape(-1)
-    y_pred = np.asarray(to_numpy(y_pred)).reshape(-1)
-    if y_true.shape != y_pred.shape:
-        raise ValueError(
-            f"y_true and y_pred must have the same length; got {y_true.size} and {y_pred.size}"
-        )
-    for name, labels in (("y_true", y_true), ("y_pred", y_pred)):
-        if labels.size and (
-            labels.dtype.kind not in "iu" or labels.min() < 0 or labels.max() >= K
-        ):
-            raise ValueError(f"{name} must hold integer labels in 0..{K - 1}")
-    return np.bincount(K * y_true.astype(np.int64) + y_pred, minlength=K * K).reshape(K, K)
-
-
 def plot_confusion(C, ax=None, class_names=None, normalize: bool = False):
     """Draw a confusion matrix C (rows: true class, columns: predicted); returns ax.
 
@@ -155,4 +174,63 @@ def plot_confusion(C, ax=None, class_names=None, normalize: bool = False):
                     color="white" if shown[i, j] > threshold else "black")
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
+    return ax
+
+
+def plot_passes(p, ax=None, lines: bool = False, max_units: int = 6):
+    """A diagram of a network with widths p: the forward pass and δ_l flowing back; returns ax.
+
+    Layer l is a column of p_l units (at most ``max_units`` drawn, then a "⋮"), joined to
+    layer l-1 by the weights W_l. Above, the forward pass a_0 = x -> z_l, a_l -> g -> C
+    (eq. of the theorem); below, the errors δ_L (from ∂S_L/∂z_L and ∂C/∂g) and
+    δ_{l-1} = D_{l-1} W_l^T δ_l, right to left. lines: add Algorithm 1's line numbers.
+    """
+    import matplotlib.patches as mpatches
+
+    p = [int(w) for w in p]
+    if len(p) < 2 or min(p) < 1:
+        raise ValueError(f"p must list at least two widths >= 1; got p = {p}")
+    L = len(p) - 1
+    ax = _axes(ax, figsize=(7, 3.6))
+    fwd, bwd = "C0", "C3"
+    tops, prev = [], []
+    for l, width in enumerate(p):
+        shown = min(width, max_units)
+        ys = np.linspace(-0.5 * (shown - 1), 0.5 * (shown - 1), shown) * 0.45
+        if l:
+            for y0 in prev:
+                for y1 in ys:
+                    ax.plot([l - 1, l], [y0, y1], color="0.8", lw=0.5, zorder=1)
+        ax.scatter(np.full(shown, l), ys, s=140, color="white", edgecolors="0.3", zorder=2)
+        more = width > shown
+        if more:
+            ax.text(l, ys[0] - 0.35, "⋮", ha="center", va="center")
+        tops.append(ys.max() + 0.35 * more)
+        prev = ys
+        name = r"$a_0 = x$" if l == 0 else (rf"$z_{L}, g$" if l == L else rf"$z_{l}, a_{l}$")
+        ax.text(l, max(tops[-1], 0) + 0.45, name, ha="center", color=fwd)
+        if l:
+            ax.text(l, -tops[-1] - 0.55, rf"$\delta_{l}$", ha="center", color=bwd, fontsize=12)
+            ax.text(l - 0.5, 0.05, rf"$W_{l}$", ha="center", color="0.4", fontsize=8)
+    top, bottom = max(tops) + 1.1, -max(tops) - 1.3
+    ax.text(L + 0.8, 0, "$C$", ha="center", va="center", fontsize=13,
+            bbox=dict(boxstyle="round", fc="white", ec="0.3"))
+    ax.annotate("", xy=(L + 0.65, 0), xytext=(L + 0.15, 0), arrowprops=dict(arrowstyle="->"))
+
+    def arrow(x0, x1, y, color, text):
+        ax.add_patch(mpatches.FancyArrowPatch((x0, y), (x1, y), arrowstyle="-|>",
+                                              mutation_scale=14, color=color, lw=1.6))
+        ax.text((x0 + x1) / 2, y + (0.12 if y > 0 else -0.3), text, ha="center",
+                color=color, fontsize=9)
+
+    tag = (lambda s: f" (line{s})") if lines else (lambda s: "")
+    arrow(0, L, top, fwd, r"forward: $z_l = W_l a_{l-1} + b_l,\ a_l = S_l(z_l)$" + tag("s 1-4"))
+    arrow(L, 1, bottom, bwd, r"backward: $\delta_{l-1} = D_{l-1} W_l^\top \delta_l$" + tag(" 10"))
+    ax.text(L + 0.8, -0.7, r"$\delta_L = \frac{\partial S_L}{\partial z_L}"
+            r"\frac{\partial C}{\partial g}$" + tag(" 5"), ha="center", color=bwd, fontsize=10)
+    ax.text(L / 2, bottom - 0.75, r"every layer: $\partial C/\partial W_l = \delta_l a_{l-1}^\top$,"
+            r" $\partial C/\partial b_l = \delta_l$" + tag("s 8-9"), ha="center", fontsize=9)
+    ax.set_xlim(-0.5, L + 1.3)
+    ax.set_ylim(bottom - 1.1, top + 0.5)
+    ax.set_axis_off()
     return ax

@@ -31,7 +31,8 @@ def test_polyreg_is_the_same_every_call_and_noise_is_plausible():
 
 
 def test_digits_split():
-    X_train, X_test, y_train, y_test = bp.datasets.digits()
+    data = bp.datasets.digits()
+    X_train, X_test, y_train, y_test = data.X, data.X_test, data.y, data.y_test
     assert X_train.shape == (1347, 64) and X_test.shape == (450, 64)
     assert y_train.shape == (1347,) and y_test.shape == (450,)
     assert y_train.dtype == np.int64 and X_train.dtype == np.float64
@@ -40,16 +41,17 @@ def test_digits_split():
     total = np.bincount(np.concatenate([y_train, y_test]), minlength=10)
     assert np.all(np.abs(np.bincount(y_test, minlength=10) - total / 4) <= 1)
     again = bp.datasets.digits(seed=0)
-    np.testing.assert_array_equal(again[0], X_train)
+    np.testing.assert_array_equal(again.X, X_train)
     other = bp.datasets.digits(seed=1)
-    assert not np.array_equal(other[2], y_train)
+    assert not np.array_equal(other.y, y_train)
 
 
 def test_iris_is_standardised_with_training_statistics():
     from sklearn.datasets import load_iris
     from sklearn.model_selection import train_test_split
 
-    X_train, X_test, y_train, y_test = bp.datasets.iris(seed=3)
+    data = bp.datasets.iris(seed=3)
+    X_train, X_test, y_train, y_test = data.X, data.X_test, data.y, data.y_test
     assert X_train.shape == (112, 4) and X_test.shape == (38, 4)
     np.testing.assert_allclose(X_train.mean(axis=0), 0, atol=1e-12)
     np.testing.assert_allclose(X_train.std(axis=0), 1, atol=1e-12)
@@ -125,8 +127,8 @@ def test_linnerud_standardize_must_be_a_bool(value):
 
 def test_linnerud_accepts_numpy_bools():
     X, _ = bp.datasets.linnerud(standardize=np.False_)
-    np.testing.assert_array_equal(X, bp.datasets.linnerud(standardize=False)[0])
-    assert np.allclose(bp.datasets.linnerud(standardize=np.True_)[0].mean(axis=0), 0)
+    np.testing.assert_array_equal(X, bp.datasets.linnerud(standardize=False).X)
+    assert np.allclose(bp.datasets.linnerud(standardize=np.True_).X.mean(axis=0), 0)
 
 
 @pytest.mark.parametrize("make", [bp.datasets.digits, bp.datasets.iris])
@@ -135,3 +137,39 @@ def test_split_seed_beyond_scikit_learns_range(make):
         make(seed=2**32)
     with pytest.raises(TypeError, match=r"seed must be an integer"):
         make(seed="0")
+
+
+LOADERS = [
+    (bp.datasets.polyreg, False),
+    (bp.datasets.digits, True),
+    (bp.datasets.iris, True),
+    (bp.datasets.linnerud, False),
+    (bp.datasets.spirals, False),
+    (bp.datasets.blobs, False),
+]
+
+
+@pytest.mark.parametrize("load, split", LOADERS, ids=lambda v: getattr(v, "__name__", str(v)))
+def test_every_loader_returns_a_dataset_that_unpacks_to_the_training_set(load, split):
+    data = load()
+    assert type(data) is bp.datasets.Dataset
+    X, y = data  # the same two-item unpacking for every loader
+    assert X is data.X and y is data.y
+    assert X.ndim == 2 and y.shape[0] == X.shape[0] > 0
+    assert (data.X_test is not None) == (data.y_test is not None) == split
+    if split:
+        assert data.X_test.shape[1] == X.shape[1]
+        assert data.y_test.shape == (data.X_test.shape[0],)
+    assert data.description and data.description in repr(data)
+    with pytest.raises(ValueError, match="expected 4, got 2"):
+        X_train, X_test, y_train, y_test = data  # the old order of digits/iris is gone
+    with pytest.raises(AttributeError):
+        data.X = X  # frozen
+
+
+def test_dataset_split_sizes_and_labels():
+    digits, iris = bp.datasets.digits(), bp.datasets.iris()
+    assert (digits.X.shape, digits.X_test.shape) == ((1347, 64), (450, 64))
+    assert (iris.X.shape, iris.X_test.shape) == ((112, 4), (38, 4))
+    assert "no test split" in repr(bp.datasets.polyreg())
+    assert "X_test (450, 64)" in repr(digits)

@@ -186,7 +186,8 @@ def test_classification_history_has_accuracies(backend):
 
 def test_digits_reach_97_percent():
     """[64, 64, 10] ReLU, softmax, Adam (α = 0.002), batches of 32, 40 epochs."""
-    X_train, X_test, y_train, y_test = bp.datasets.digits(seed=0)
+    digits = bp.datasets.digits(seed=0)
+    X_train, X_test, y_train, y_test = digits.X, digits.X_test, digits.y, digits.y_test
     net = bp.Network([64, 64, 10], hidden="relu", output="softmax", seed=0)
     start = time.perf_counter()
     h = bp.fit(net, X_train, y_train, optimizer=bp.Adam(0.002), batch_size=32, epochs=40,

@@ -1,0 +1,84 @@
+"""What a classifier's user asks of it: predicted labels, accuracy, the confusion matrix.
+
+``net.predict(X)`` returns g = a_L, the network's output (class probabilities for a softmax
+head), as the lecture defines it. These helpers turn g into class labels and compare labels
+with labels; passing probabilities where labels are expected is an error, not a silent
+broadcast.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .backend import to_numpy
+
+
+def predict_labels(net, X):
+    """The predicted class of each row of X: argmax_k g_k(x | θ), int64 of shape (n,).
+
+    Labels are 0-based (class k is g's column k), on the network's backend. For a network
+    with one output (a sigmoid trained on 0/1 targets) g is read as the probability of
+    class 1: the label is 1 where g > 1/2, else 0.
+    """
+    G = net.predict(X)
+    xp = net.xp
+    if G.shape[1] == 1:
+        return xp.astype(G[:, 0] > 0.5, xp.int64)
+    return xp.astype(xp.argmax(G, axis=1), xp.int64)
+
+
+def _labels(y, name: str, K: int | None = None) -> np.ndarray:
+    """y as a 1-D int64 NumPy array of class labels, or a ValueError that says what it got."""
+    y = np.asarray(to_numpy(y))
+    if y.ndim != 1:
+        raise ValueError(
+            f"{name}: pass labels, not probabilities: got shape {y.shape}; {name} must be a "
+            f"1-D array of class labels of shape (n,) (bp.predict_labels(net, X) gives them)"
+        )
+    if y.size and (y.dtype.kind not in "iuf" or (
+            y.dtype.kind == "f" and not np.all(np.isfinite(y) & (y == np.round(y))))):
+        raise ValueError(
+            f"{name}: pass labels, not probabilities: got non-integer values of dtype "
+            f"{y.dtype}; {name} must hold whole-number class labels"
+        )
+    if y.size and (y.min() < 0 or (K is not None and y.max() >= K)):
+        bound = f"0..{K - 1}" if K is not None else ">= 0"
+        raise ValueError(
+            f"{name} must hold integer labels in {bound}; got values {y.min():g}..{y.max():g}"
+        )
+    return y.astype(np.int64)
+
+
+def _pair(y_true, y_pred, K: int | None = None):
+    y_true, y_pred = _labels(y_true, "y_true", K), _labels(y_pred, "y_pred", K)
+    if y_true.shape != y_pred.shape:
+        raise ValueError(
+            f"y_true and y_pred must have the same length; got {y_true.size} and {y_pred.size}"
+        )
+    return y_true, y_pred
+
+
+def accuracy(y_true, y_pred) -> float:
+    """The fraction of examples classified right: (1/n) #{i : y_pred_i = y_true_i}.
+
+    Both arguments are 1-D arrays of integer class labels (any backend), e.g.
+    ``accuracy(y_test, bp.predict_labels(net, X_test))``.
+    """
+    y_true, y_pred = _pair(y_true, y_pred)
+    if y_true.size == 0:
+        raise ValueError("accuracy needs at least one example; got 0 labels")
+    return float(np.mean(y_true == y_pred))
+
+
+def confusion_matrix(y_true, y_pred, K: int) -> np.ndarray:
+    """The K x K matrix of counts C[i, j] = #{examples of class i predicted as class j}.
+
+    Labels are integers 0..K-1 (1-D arrays of any backend). The diagonal holds the correct
+    predictions, so accuracy = trace(C) / C.sum().
+    """
+    if isinstance(K, bool) or not isinstance(K, (int, np.integer)):
+        raise TypeError(f"K must be the number of classes (int); got {type(K).__name__}")
+    if K < 1:
+        raise ValueError(f"K must be the number of classes, an integer >= 1; got K={K}")
+    y_true, y_pred = _pair(y_true, y_pred, int(K))
+    return np.bincount(K * y_true + y_pred, minlength=K * K).reshape(K, K)
