@@ -71,8 +71,6 @@ def test_five_checkpoints_on_24_layers_need_at_most_60_percent_of_the_memory(bat
     assert rel(bp.checkpoint.gradient(net, X, y, 5), net.gradient(X, y)) < 1e-13
 
 
-@pytest.mark.skipif("checkpoints" not in inspect.signature(bp.Network.gradient).parameters,
-                    reason="net.gradient(..., checkpoints=k) is wired into network.py at merge")
 def test_network_gradient_with_checkpoints(batch, rel):
     net = bp.Network([3, 5, 5, 5, 2], hidden="tanh", output="softmax", seed=2)
     X, y = batch(net, 7)

@@ -145,8 +145,6 @@ def test_S_second_matches_differences_of_S_prime(name):
     np.testing.assert_allclose(act.S_second(z), fd, rtol=1e-6, atol=1e-9)
 
 
-@pytest.mark.skipif(not (hasattr(bp.Network, "jvp") and hasattr(bp.Network, "hvp")),
-                    reason="net.jvp and net.hvp are thin methods wired into network.py at merge")
 def test_network_methods_are_the_module_functions(batch):
     net = make_net("softmax", "cross_entropy", "tanh")
     X, y = batch(net, 6)

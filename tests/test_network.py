@@ -418,3 +418,37 @@ def test_layers_name_the_blocks_of_theta():
     assert (first.l, first.W, first.b, first.shape) == (1, slice(0, 15), slice(15, 20), (5, 3))
     assert (second.l, second.W, second.b, second.shape) == (2, slice(20, 30), slice(30, 32), (2, 5))
     assert net.layer_slices() == [(first.W, first.b), (second.W, second.b)]
+
+
+@pytest.mark.parametrize("output, loss", [("identity", "squared_error"), ("logistic", "squared_error"),
+                                          ("softmax", "cross_entropy"),
+                                          ("softmax_reduced", "cross_entropy")])
+def test_deltas_are_the_rows_of_algorithm1_and_what_backward_returns(backend, output, loss):
+    net = bp.Network([3, 5, 4, 2], hidden="tanh", output=output, loss=loss, seed=5,
+                     backend=backend)
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((6, 3))
+    y = rng.integers(0, net.K, 6) if loss == "cross_entropy" else rng.uniform(size=(6, 2))
+    deltas = net.deltas(X, y)
+    assert [tuple(D.shape) for D in deltas] == [(6, 5), (6, 4), (6, 2)]
+    for i in range(6):  # δ_l = ∂C/∂b_l of example i (Algorithm 1)
+        _, dC_db, _ = bp.algorithm1(net, X[i], y[i])
+        for l in range(net.L):
+            np.testing.assert_allclose(bp.to_numpy(deltas[l])[i], bp.to_numpy(dC_db[l]),
+                                       rtol=1e-12, atol=1e-15)
+    # the same as back-propagating the output errors by hand with net.backward
+    zs, activations = net.forward(X)
+    Y = bp.to_numpy(net.checked_batch(X, y)[1])
+    Delta_L = bp.output_delta(net.xp, net.output_layer, net.loss_function, zs[-1],
+                              activations[-1], net.xp.asarray(Y))
+    grad, by_hand = net.backward(activations, Delta_L)
+    for D, E in zip(deltas, by_hand, strict=True):
+        np.testing.assert_allclose(bp.to_numpy(D), bp.to_numpy(E), rtol=1e-13, atol=1e-16)
+    np.testing.assert_allclose(bp.to_numpy(grad), bp.to_numpy(net.gradient(X, y)),
+                               rtol=1e-10, atol=1e-13)
+
+
+def test_deltas_checks_its_input():
+    net = bp.Network([3, 4, 2], seed=0)
+    with pytest.raises(ValueError, match=r"X must have p_0 = 3 columns .*got shape \(5, 2\)"):
+        net.deltas(np.ones((5, 2)), np.ones((5, 2)))
