@@ -7,8 +7,12 @@ kernel's in-place forms, keyed by name, are optional).
 
 Softmax is not element-wise, so it is not here: it is an *output head* (see ``losses``).
 
-Convention at the ReLU kink: S'(0) = 0. The lecture's theorem only needs the loss to be
-differentiable almost everywhere, and any value in [0, 1] is a valid subgradient there.
+Convention at the ReLU kink: S'(0) = 0, a value in ReLU's subdifferential [0, 1]. The
+gradient formulas hold wherever every S_l is differentiable at z_l; at a kink the result
+depends on the convention, and it can differ from the loss's true derivative even where
+that exists (chapter 6). Kinks are met with probability zero for continuous data and θ.
+
+S_second (S'') serves the Hessian-vector products of ``hessian.py``.
 """
 
 from __future__ import annotations
@@ -19,66 +23,66 @@ from dataclasses import dataclass
 from array_api_compat import array_namespace
 
 
-def _identity(xp, z):
+def identity(xp, z):
     return z
 
 
-def _identity_prime(xp, z):
+def identity_prime(xp, z):
     return xp.ones_like(z)
 
 
-def _logistic(xp, z):
+def logistic(xp, z):
     # exp(-|z|) never overflows, so |z| up to 1e4 gives no warning and no inf.
     e = xp.exp(-xp.abs(z))
     return xp.where(z >= 0, 1 / (1 + e), e / (1 + e))
 
 
-def _logistic_prime(xp, z):
-    s = _logistic(xp, z)
+def logistic_prime(xp, z):
+    s = logistic(xp, z)
     return s * (1 - s)
 
 
-def _logistic_prime_a(xp, a):
+def logistic_prime_from_a(xp, a):
     return a * (1 - a)
 
 
-def _relu(xp, z):
+def relu(xp, z):
     return xp.maximum(z, 0.0)
 
 
-def _relu_prime(xp, z):
+def relu_prime(xp, z):
     return xp.astype(z > 0, z.dtype)
 
 
-def _relu_prime_a(xp, a):
-    # a = max(z, 0) > 0 exactly when z > 0, so this equals _relu_prime(z).
+def relu_prime_from_a(xp, a):
+    # a = max(z, 0) > 0 exactly when z > 0, so this equals relu_prime(z).
     return xp.astype(a > 0, a.dtype)
 
 
-def _tanh(xp, z):
+def tanh(xp, z):
     return xp.tanh(z)
 
 
-def _tanh_prime(xp, z):
+def tanh_prime(xp, z):
     t = xp.tanh(z)
     return 1 - t * t
 
 
-def _tanh_prime_a(xp, a):
+def tanh_prime_from_a(xp, a):
     return 1 - a * a
 
 
 # S''(z), for the Hessian-vector product (hessian.py). ReLU's is 0 wherever it is defined.
-def _zero_second(xp, z):
+def zero_second(xp, z):
     return xp.zeros_like(z)
 
 
-def _logistic_second(xp, z):
-    s = _logistic(xp, z)
+def logistic_second(xp, z):
+    s = logistic(xp, z)
     return s * (1 - s) * (1 - 2 * s)
 
 
-def _tanh_second(xp, z):
+def tanh_second(xp, z):
     t = xp.tanh(z)
     return -2 * t * (1 - t * t)
 
@@ -116,12 +120,12 @@ class Activation:
 
 
 ACTIVATIONS: dict[str, Activation] = {
-    "identity": Activation("identity", _identity, _identity_prime, _identity_prime, _zero_second),
+    "identity": Activation("identity", identity, identity_prime, identity_prime, zero_second),
     "logistic": Activation(
-        "logistic", _logistic, _logistic_prime, _logistic_prime_a, _logistic_second
+        "logistic", logistic, logistic_prime, logistic_prime_from_a, logistic_second
     ),
-    "relu": Activation("relu", _relu, _relu_prime, _relu_prime_a, _zero_second),
-    "tanh": Activation("tanh", _tanh, _tanh_prime, _tanh_prime_a, _tanh_second),
+    "relu": Activation("relu", relu, relu_prime, relu_prime_from_a, zero_second),
+    "tanh": Activation("tanh", tanh, tanh_prime, tanh_prime_from_a, tanh_second),
 }
 ALIASES = {"sigmoid": "logistic"}
 

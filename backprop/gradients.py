@@ -19,7 +19,7 @@ from .activations import ACTIVATIONS
 from .losses import mean_loss, output_delta
 
 
-def _algorithm1(net, x, Y):
+def algorithm1_steps(net, x, Y):
     """Algorithm 1 on a checked example: x of shape (p_0, 1), Y one row of shape (1, K)."""
     xp, L = net.xp, net.L
     W = {l: net.W[l - 1] for l in range(1, L + 1)}
@@ -84,7 +84,7 @@ def algorithm1(net, x, y):
         )
     y = xp.reshape(y, (1, -1)) if y.ndim else xp.reshape(y, (1,))
     X, Y = net.checked_batch(X, y, names=("x", "y"))
-    return _algorithm1(net, X.T, Y)
+    return algorithm1_steps(net, X.T, Y)
 
 
 def algorithm2(net, X, y):
@@ -99,7 +99,7 @@ def algorithm2(net, X, y):
     sum_W = [net.xp.zeros_like(W) for W in net.W]
     sum_b = [net.xp.zeros_like(b) for b in net.b]
     for i in range(n):  # line 1: loop over all training examples
-        dC_dW, dC_db, _ = _algorithm1(net, X[i : i + 1, :].T, Y[i : i + 1, :])  # line 2
+        dC_dW, dC_db, _ = algorithm1_steps(net, X[i : i + 1, :].T, Y[i : i + 1, :])  # line 2
         for l in range(net.L):
             sum_W[l] = sum_W[l] + dC_dW[l]
             sum_b[l] = sum_b[l] + dC_db[l]

@@ -123,40 +123,40 @@ def get_output(name: str) -> Output:
 # ----------------------------------------------------------------------------- losses
 
 
-def _se_value(xp, G, Y):
+def squared_error_value(xp, G, Y):
     R = Y - G
     return xp.sum(R * R, axis=1)
 
 
-def _se_dC_dg(xp, G, Y):
+def squared_error_dC_dg(xp, G, Y):
     return 2 * (G - Y)
 
 
-def _ce_value(xp, G, Y):
+def cross_entropy_value(xp, G, Y):
     # The definition -ln g_{y+1}; the network evaluates it from logits instead (stable).
     return -xp.log(xp.sum(G * Y, axis=1))
 
 
-def _ce_dC_dg(xp, G, Y):
+def cross_entropy_dC_dg(xp, G, Y):
     # ∂(-ln g_{y+1})/∂g = -e_{y+1} / g_{y+1}.
     return -Y / G
 
 
-def _ce_from_logits(xp, logits, Y):
+def cross_entropy_from_logits(xp, logits, Y):
     """-ln g_{y+1} = -z_{y+1} + ln Σ_k exp(z_k), through log-sum-exp."""
     return -xp.sum(log_softmax(xp, logits) * Y, axis=1)
 
 
-def _fused_softmax_ce(xp, Z, G, Y):
+def fused_softmax_cross_entropy(xp, Z, G, Y):
     # δ_L,k = g_k - 1{y = k-1}  (the lecture's multi-logit slide).
     return G - Y
 
 
-def _fused_softmax_reduced_ce(xp, Z, G, Y):
+def fused_softmax_reduced_cross_entropy(xp, Z, G, Y):
     return (G - Y)[:, 1:]
 
 
-def _fused_elementwise_se(act):
+def fused_elementwise_squared_error(act):
     def fused(xp, Z, G, Y):
         # δ_L = S'_L(z_L) ⊙ 2(g - y)  (the lecture's multi-output regression slide).
         return act.S_prime_from_a_xp(xp, G) * (2 * (G - Y))
@@ -179,18 +179,19 @@ class Loss:
 LOSSES: dict[str, Loss] = {
     "squared_error": Loss(
         "squared_error",
-        _se_value,
-        _se_dC_dg,
+        squared_error_value,
+        squared_error_dC_dg,
         classification=False,
-        fused={name: _fused_elementwise_se(act) for name, act in ACTIVATIONS.items()},
+        fused={name: fused_elementwise_squared_error(act) for name, act in ACTIVATIONS.items()},
     ),
     "cross_entropy": Loss(
         "cross_entropy",
-        _ce_value,
-        _ce_dC_dg,
+        cross_entropy_value,
+        cross_entropy_dC_dg,
         classification=True,
-        fused={"softmax": _fused_softmax_ce, "softmax_reduced": _fused_softmax_reduced_ce},
-        from_logits_xp=_ce_from_logits,
+        fused={"softmax": fused_softmax_cross_entropy,
+               "softmax_reduced": fused_softmax_reduced_cross_entropy},
+        from_logits_xp=cross_entropy_from_logits,
     ),
 }
 
