@@ -170,6 +170,24 @@ def test_no_absolute_path_of_the_build_machine():
     assert not bad, "absolute paths of the build machine in the book:\n" + "\n".join(bad[:40])
 
 
+def test_every_page_has_a_description_and_no_heavy_script():
+    """A meta description in words (no TeX source left in it), and neither the theme's icon
+    script (1.5 MB) nor a math script: formulas are typeset when the book is built."""
+    bad = []
+    for page in _pages():
+        soup = _soup(page)
+        if _redirect_target(page):
+            continue
+        meta = soup.find("meta", attrs={"name": "description"})
+        text = meta.get("content", "") if meta else ""
+        if not 40 <= len(text) <= 160 or "\\" in text or "$" in text:
+            bad.append(f"{_rel(page)}: description {text!r}")
+        for script in soup.find_all("script", src=True):
+            if re.search(r"fontawesome|mathjax|katex", script["src"], re.IGNORECASE):
+                bad.append(f"{_rel(page)}: loads {script['src']}")
+    assert not bad, "\n".join(bad)
+
+
 def _internal_target(page: Path, ref: str) -> tuple[Path | None, str]:
     """The file and fragment a relative link of `page` points to (None for external links)."""
     if not ref or EXTERNAL.match(ref) or re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*:", ref):

@@ -1,5 +1,5 @@
-"""Sphinx extension for this book's HTML: formulas typeset when the book is built, a meta
-description on every page.
+"""Sphinx extension that makes this book's HTML light enough for a phone on a slow network
+(the theme's layout is trimmed in book/_templates/layout.html).
 
 * KaTeX through ``sphinxcontrib.katex`` with ``katex_prerender``: the math arrives as HTML
   and MathML, so a page needs no math JavaScript. This module points the extension at the
