@@ -41,6 +41,7 @@ from . import (
     backend,
     checkpoint,
     datasets,
+    finite_differences,
     forward_mode,
     gradients,
     hessian,
@@ -53,14 +54,9 @@ from . import (
 )
 from .activations import ACTIVATIONS
 from .backend import available_backends, cupy_available, get_namespace, to_numpy
+from .finite_differences import numerical_gradient, numerical_jacobian
 from .forward_mode import jvp
-from .gradcheck import (
-    GradcheckResult,
-    KinkWarning,
-    gradcheck,
-    numerical_gradient,
-    numerical_jacobian,
-)
+from .gradcheck import GradcheckResult, KinkWarning, gradcheck
 from .gradients import algorithm1, algorithm2
 from .hessian import hvp
 from .history import DivergenceError, History
@@ -95,6 +91,7 @@ __all__ = [
     "activations",
     "autodiff",
     "checkpoint",
+    "finite_differences",
     "forward_mode",
     "hessian",
     "hvp",
