@@ -30,7 +30,18 @@ _COMMON = dict(
 )
 settings.register_profile("default", max_examples=60, derandomize=True, database=None, **_COMMON)
 settings.register_profile("thorough", max_examples=1000, derandomize=False, **_COMMON)
+# make mutation runs every mutant against the tests that reach it; a wrong formula fails on
+# the first few examples, so there the property tests draw 10 (same derandomized stream).
+settings.register_profile("mutation", max_examples=10, derandomize=True, database=None, **_COMMON)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+
+def pytest_configure(config):
+    # mutmut forks one process per mutant from one that imported this file already, and
+    # names the mutant in MUTANT_UNDER_TEST, so the choice is made per session, here.
+    mutant = os.environ.get("MUTANT_UNDER_TEST", "")
+    if "HYPOTHESIS_PROFILE" not in os.environ and mutant not in ("", "stats", "list_all_tests"):
+        settings.load_profile("mutation")
 
 CUPY_REASON = "CuPy with a CUDA device is not available (bp.cupy_available() is False)"
 

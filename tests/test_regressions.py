@@ -94,3 +94,171 @@ def test_network_cross_entropy_is_finite_when_g_saturates():
     assert net.loss(X, np.array([1])) == pytest.approx(1600.0, rel=1e-15)
     loss, grad = net.loss_and_gradient(X, np.array([0]))
     assert loss == 0.0 and np.all(np.isfinite(bp.to_numpy(grad)))
+
+
+# ============================================================================= mutation survivors
+# Tests for mutants of `make mutation` that every other unit test let live (tests/MUTATION.md).
+
+# ----------------------------------------------------------------------------- bad input names
+
+
+def test_algorithm1_names_x_and_y_in_its_errors():
+    net = bp.Network([2, 3, 1], seed=0)
+    with pytest.raises(TypeError, match=r"^x must be an array of numbers; got str"):
+        bp.algorithm1(net, "one two", 0.5)
+    with pytest.raises(TypeError, match=r"^y must be an array of numbers; got str"):
+        bp.algorithm1(net, np.ones(2), "half")
+
+
+def _backward_case(dtype="float64"):
+    net = bp.Network([2, 3, 1], hidden="tanh", seed=0, dtype=dtype)
+    X = np.array([[0.5, -1.0], [2.0, 0.25]])
+    zs, A = net.forward(X)
+    return net, [bp.to_numpy(a) for a in A], np.ones((2, 1))
+
+
+def test_backward_says_what_it_got_instead_of_the_activations():
+    net, A, D = _backward_case()
+    with pytest.raises(TypeError, match=r"3 arrays that forward\(X\) returns; got tuple of length 2$"):
+        net.backward(tuple(A[:2]), D)
+    with pytest.raises(TypeError, match=r"3 arrays that forward\(X\) returns; got int$"):
+        net.backward(7, D)
+
+
+def test_backward_names_the_bad_array():
+    net, A, D = _backward_case()
+    with pytest.raises(TypeError, match=r"^activations\[1\] must be an array of numbers; got str"):
+        net.backward([A[0], "a_1", A[2]], D)
+    with pytest.raises(TypeError, match=r"^Delta_L must be an array of numbers; got str"):
+        net.backward(A, "delta")
+    # a_0 is fine (2-D, n = 2 rows), a_1 is one row: the error is a_1's, not a_0's
+    with pytest.raises(ValueError, match=r"^activations\[1\] must have shape \(n, 3\) with the n = 2"):
+        net.backward([A[0], A[1][0], A[2]], D)
+
+
+def test_backward_of_a_float32_network_names_what_does_not_fit_float32():
+    net, A, D = _backward_case("float32")
+    big = np.full(A[1].shape, 1e300)  # float64, beyond float32
+    with pytest.raises(ValueError, match=r"^activations\[1\] has entries beyond the range of float32"):
+        net.backward([A[0], big, A[2]], D)
+    with pytest.raises(ValueError, match=r"^Delta_L has entries beyond the range of float32"):
+        net.backward(A, np.full((2, 1), 1e300))
+
+
+def test_setting_a_block_names_it_and_accepts_negative_indices():
+    net = bp.Network([2, 3, 1], seed=0)
+    with pytest.raises(TypeError, match=r"^W\[0\] must be an array of numbers; got str"):
+        net.W[0] = "weights"
+    net.W[-2] = np.full((3, 2), 0.5)  # -L: the first layer, W_1
+    net.b[-1] = np.array([0.25])  # b_L
+    np.testing.assert_array_equal(bp.to_numpy(net.theta)[:6], 0.5)
+    assert bp.to_numpy(net.theta)[-1] == 0.25
+    with pytest.raises(IndexError):
+        net.W[-3] = np.zeros((3, 2))
+
+
+def test_unflatten_names_its_argument_and_flatten_counts_the_layers():
+    net = bp.Network([2, 3, 1], seed=0)
+    with pytest.raises(ValueError, match=r"^vector must be"):
+        net.unflatten(np.zeros(5))
+    Ws, bs = net.unflatten(net.theta)
+    with pytest.raises(ValueError, match=r"^need L = 2 weight and bias arrays; got 2 and 1$"):
+        net.flatten(Ws, bs[:1])
+
+
+# ----------------------------------------------------------------------------- optimisers
+
+
+def test_optimiser_defaults_are_the_documented_ones():
+    assert bp.Adam().lr == 1e-3
+    assert bp.BarzilaiBorwein().lr0 == 1e-3
+
+
+@pytest.mark.parametrize("beta", [True, False, "0.9"])
+def test_beta_must_be_a_real_number_not_a_bool_or_a_string(beta):
+    with pytest.raises(TypeError, match=rf"^beta must be a real number in \[0, 1\); got {type(beta).__name__}$"):
+        bp.Momentum(0.1, beta=beta)
+
+
+def _bb_net():
+    net = bp.Network([1, 1], seed=0)  # θ = (w, b): dim 2
+    net.theta = np.zeros(2)
+    return net
+
+
+def test_barzilai_borwein_falls_back_when_the_step_and_the_gradient_change_are_orthogonal():
+    # Δθ = -0.1 (1, 0), Δg = (0, 1): Δθ·Δg = 0, no curvature seen, so α = lr0 (not 0/1 = 0)
+    net, opt = _bb_net(), bp.BarzilaiBorwein(lr0=0.1)
+    opt.step(net, np.array([1.0, 0.0]))
+    opt.step(net, np.array([1.0, 1.0]))
+    np.testing.assert_allclose(bp.to_numpy(net.theta), [-0.2, -0.1], rtol=1e-15)
+
+
+def test_barzilai_borwein_keeps_its_own_copy_of_the_gradient():
+    # The caller may reuse its gradient buffer (fit's workspaces do): Δg must use the old
+    # values. g_1 = (1, 0), then the same array halved: Δθ = (-0.1, 0), Δg = (-0.5, 0),
+    # α = 0.05 / 0.25 = 0.2, θ_2 = θ_1 - 0.2 (0.5, 0) = (-0.2, 0).
+    net, opt = _bb_net(), bp.BarzilaiBorwein(lr0=0.1)
+    g = np.array([1.0, 0.0])
+    opt.step(net, g)
+    g *= 0.5
+    opt.step(net, g)
+    np.testing.assert_allclose(bp.to_numpy(net.theta), [-0.2, 0.0], rtol=1e-15)
+
+
+# ----------------------------------------------------------------------------- reprs
+
+
+def test_history_repr_in_full():
+    h = bp.History(loss=np.ones(5), train_loss=np.array([3.0, 2.0, 1.2345678]),
+                   val_loss=np.array([4.0, 3.0, 2.7654321]), batch_size=10,
+                   iterations_per_epoch=2, stopped_early=True, best_epoch=1)
+    assert repr(h) == ("History(iterations=5, epochs=2.5, batch_size=10, train_loss=1.23457, "
+                       "val_loss=2.76543, stopped_early at best_epoch=1)")
+    assert repr(bp.History()) == "History(iterations=0, epochs=0, batch_size=0, train_loss=-)"
+
+
+def test_network_repr_lists_mixed_hidden_activations():
+    net = bp.Network([2, 4, 3, 1], hidden=["tanh", "relu"])
+    assert repr(net) == ("Network([2, 4, 3, 1], hidden=['tanh', 'relu'], output='identity', "
+                         "loss='squared_error', dtype='float64', backend='numpy', dim_theta=31)")
+
+
+# ----------------------------------------------------------------------------- fit
+
+
+def _small_regression():
+    rng = np.random.default_rng(4)
+    X = rng.uniform(-1, 1, size=(20, 1))
+    return X, np.sin(3 * X)
+
+
+def test_fit_defaults_seed_0_and_no_progress_bar(capsys):
+    X, y = _small_regression()
+    a, b = (bp.Network([1, 4, 1], hidden="tanh", seed=1) for _ in range(2))
+    bp.fit(a, X, y, batch_size=5, iterations=6)
+    bp.fit(b, X, y, batch_size=5, iterations=6, seed=0)
+    np.testing.assert_array_equal(bp.to_numpy(a.theta), bp.to_numpy(b.theta))
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        (dict(), ValueError, r"^no stopping rule: pass iterations=\.\.\. or epochs=\.\.\."),
+        (dict(iterations=2, seed="one"), TypeError, r"^seed must be an integer"),
+    ],
+)
+def test_fit_errors_start_with_what_is_wrong(kwargs, error, match):
+    X, y = _small_regression()
+    with pytest.raises(error, match=match):
+        bp.fit(bp.Network([1, 4, 1]), X, y, **kwargs)
+
+
+def test_history_of_a_float32_network_is_float64():
+    # History holds NumPy float64 arrays whatever the network's dtype (its docstring).
+    X, y = bp.datasets.blobs(n=30, classes=3, seed=0)
+    net = bp.Network([2, 3], output="softmax", loss="cross_entropy", dtype="float32")
+    h = bp.fit(net, X, y, batch_size=10, epochs=2, validation=(X, y))
+    for name in ("loss", "train_loss", "val_loss", "train_accuracy", "val_accuracy"):
+        assert getattr(h, name).dtype == np.float64, name
