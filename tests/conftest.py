@@ -40,6 +40,12 @@ def pytest_configure(config):
     # mutmut forks one process per mutant from one that imported this file already, and
     # names the mutant in MUTANT_UNDER_TEST, so the choice is made per session, here.
     mutant = os.environ.get("MUTANT_UNDER_TEST", "")
+    if "MUTANT_UNDER_TEST" in os.environ:
+        # A process forked while tqdm's monitor thread holds its lock waits forever on a
+        # progress bar; without the thread (it only tunes miniters) nothing can hold it.
+        from tqdm import tqdm
+
+        tqdm.monitor_interval = 0
     if "HYPOTHESIS_PROFILE" not in os.environ and mutant not in ("", "stats", "list_all_tests"):
         settings.load_profile("mutation")
 
