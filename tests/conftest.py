@@ -49,6 +49,7 @@ def pytest_configure(config):
     if "HYPOTHESIS_PROFILE" not in os.environ and mutant not in ("", "stats", "list_all_tests"):
         settings.load_profile("mutation")
 
+
 CUPY_REASON = "CuPy with a CUDA device is not available (bp.cupy_available() is False)"
 
 BACKENDS = [

@@ -6,6 +6,8 @@ the mutation and the failure)."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -218,6 +220,12 @@ def test_history_repr_in_full():
     assert repr(bp.History()) == "History(iterations=0, epochs=0, batch_size=0, train_loss=-)"
 
 
+def test_network_repr_of_one_hidden_layer():
+    assert repr(bp.Network([2, 3, 1], hidden="tanh")) == (
+        "Network([2, 3, 1], hidden='tanh', output='identity', loss='squared_error', "
+        "dtype='float64', backend='numpy', dim_theta=13)")
+
+
 def test_network_repr_lists_mixed_hidden_activations():
     net = bp.Network([2, 4, 3, 1], hidden=["tanh", "relu"])
     assert repr(net) == ("Network([2, 4, 3, 1], hidden=['tanh', 'relu'], output='identity', "
@@ -262,3 +270,90 @@ def test_history_of_a_float32_network_is_float64():
     h = bp.fit(net, X, y, batch_size=10, epochs=2, validation=(X, y))
     for name in ("loss", "train_loss", "val_loss", "train_accuracy", "val_accuracy"):
         assert getattr(h, name).dtype == np.float64, name
+
+
+def test_full_batch_steps_use_the_rows_in_order():
+    """batch_size=None: every step is the gradient of all n rows in their order, so fit is
+    bit for bit the hand-written loop (rows in another order sum in another order)."""
+    X, y = _small_regression()
+    net = bp.Network([1, 6, 1], hidden="tanh", seed=2)
+    ref = net.copy()
+    theta = bp.to_numpy(ref.theta)
+    for _ in range(4):
+        ref.theta = theta
+        theta = theta - 0.05 * bp.to_numpy(ref.gradient(X, y))
+    bp.fit(net, X, y, optimizer=bp.SteepestDescent(0.05), iterations=4)
+    np.testing.assert_array_equal(bp.to_numpy(net.theta), theta)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        (dict(early_stopping="3"), TypeError, r"^early_stopping must be an integer"),
+        (dict(evaluate_every="3"), TypeError, r"^evaluate_every must be an integer"),
+        (dict(validation=None, early_stopping=2), ValueError,
+         r"^early_stopping needs validation data: pass validation=\(X_val, y_val\)$"),
+        (dict(replacement=True, batch_size=None), ValueError,
+         r"^replacement=True draws mini-batches and needs a batch_size; "
+         r"batch_size=None means the full batch, in order$"),
+        (dict(validation=(np.zeros((2, 1)),)), TypeError, r"^validation must be a pair \(X_val, y_val\)$"),
+    ],
+)
+def test_fit_error_messages_in_full(kwargs, error, match):
+    X, y = _small_regression()
+    args = dict(iterations=2, batch_size=5, validation=(X[:5], y[:5])) | kwargs
+    with pytest.raises(error, match=match):
+        bp.fit(bp.Network([1, 4, 1]), X, y, **args)
+
+
+def test_early_stopping_patience_1_and_ties_do_not_count_as_improvement():
+    # A step of 1e-300 leaves θ as it is, so every validation loss equals the first: no
+    # epoch improves on epoch 0 and patience 1 stops after one more evaluation.
+    X, y = _small_regression()
+    net = bp.Network([1, 4, 1], hidden="tanh", seed=3)
+    h = bp.fit(net, X, y, optimizer=bp.SGD(1e-300), batch_size=10, epochs=5,
+               validation=(X[:5], y[:5]), early_stopping=1)
+    assert h.stopped_early and h.best_epoch == 0
+    assert len(h.val_loss) == 2 and h.val_loss[0] == h.val_loss[1]
+
+
+def test_progress_bar_names_the_run_and_counts_iterations(capsys):
+    X, y = _small_regression()
+    bp.fit(bp.Network([1, 4, 1]), X, y, batch_size=5, iterations=8, progress=True)
+    err = capsys.readouterr().err
+    assert "fit: 100%" in err and "8/8" in err
+    assert re.search(r"\d(it/s|s/it)[],]", err), err
+
+
+# ----------------------------------------------------------------------------- output layers
+
+
+def test_output_delta_softmax_cross_entropy_is_g_minus_y_where_g_underflows():
+    """δ_L = g - e_{y+1} (the fused form). Through ∂C/∂g = -e_{y+1}/g it would be -1/0 for
+    a class whose g underflowed to 0: the fused form is what keeps it finite."""
+    Z = np.array([[800.0, -800.0]])
+    G = bp.losses.softmax(np, Z)
+    assert G[0, 1] == 0.0
+    Y = np.array([[0.0, 1.0]])
+    D = bp.output_delta(np, bp.OUTPUTS["softmax"], bp.LOSSES["cross_entropy"], Z, G, Y)
+    np.testing.assert_array_equal(D, [[1.0, -1.0]])
+
+
+def test_output_delta_relu_squared_error():
+    # δ_L = S'(z) ⊙ 2(g - y), S' = 1{z > 0}: (0, 2·(2 - 1))
+    Z = np.array([[-1.0, 2.0]])
+    G = np.maximum(Z, 0.0)
+    D = bp.output_delta(np, bp.OUTPUTS["relu"], bp.LOSSES["squared_error"], Z, G,
+                        np.array([[1.0, 1.0]]))
+    np.testing.assert_array_equal(D, [[0.0, 2.0]])
+
+
+def test_reduced_softmax_of_a_float32_network_stays_float32(backend):
+    net = bp.Network([2, 2], output="softmax_reduced", loss="cross_entropy", dtype="float32",
+                     backend=backend, seed=0)
+    X, y = np.array([[0.5, -1.0], [1.0, 2.0]]), np.array([0, 2])
+    G = net.predict(X)
+    assert G.dtype == net.xp.float32 and tuple(G.shape) == (2, 3)
+    zs, A = net.forward(X)
+    assert A[-1].dtype == net.xp.float32
+    assert net.gradient(X, y).dtype == net.xp.float32
