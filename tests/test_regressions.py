@@ -7,6 +7,7 @@ the mutation and the failure)."""
 from __future__ import annotations
 
 import re
+import time
 
 import numpy as np
 import pytest
@@ -357,3 +358,47 @@ def test_reduced_softmax_of_a_float32_network_stays_float32(backend):
     zs, A = net.forward(X)
     assert A[-1].dtype == net.xp.float32
     assert net.gradient(X, y).dtype == net.xp.float32
+
+
+# ----------------------------------------------------------------------------- more messages
+
+
+def test_type_errors_name_the_type_they_got():
+    with pytest.raises(TypeError, match=r"^lr must be a positive real number; got str$"):
+        bp.SGD(lr="0.1")
+    with pytest.raises(TypeError, match=r"; got int$"):
+        bp.optim.get_optimizer(5)
+    with pytest.raises(TypeError, match=r"^output must be an output-layer name \(str\); got int$"):
+        bp.Network([2, 1], output=5)
+
+
+def test_optimiser_state_for_another_network_names_the_optimiser():
+    opt = bp.Momentum(0.1)
+    opt.step(bp.Network([1, 1]), np.ones(2))
+    with pytest.raises(ValueError, match=r"^Momentum holds state for dim\(theta\) = 2 but this network has dim\(theta\) = 4"):
+        opt.step(bp.Network([1, 2]), np.ones(4))
+
+
+# ----------------------------------------------------------------------------- History fields
+
+
+def test_history_time_is_seconds_since_the_start_of_fit():
+    X, y = _small_regression()
+    start = time.perf_counter()
+    h = bp.fit(bp.Network([1, 4, 1]), X, y, batch_size=5, iterations=6)
+    elapsed = time.perf_counter() - start
+    assert h.time.shape == (6,) and h.time.dtype == np.float64
+    assert 0 <= h.time[0] and np.all(np.diff(h.time) >= 0) and h.time[-1] <= elapsed
+
+
+@pytest.mark.parametrize("replacement", [True, False])
+def test_history_records_replacement(replacement):
+    X, y = _small_regression()
+    h = bp.fit(bp.Network([1, 4, 1]), X, y, batch_size=5, iterations=2, replacement=replacement)
+    assert h.replacement is replacement
+
+
+def test_progress_bar_shows_the_last_training_loss(capsys):
+    X, y = _small_regression()
+    h = bp.fit(bp.Network([1, 4, 1]), X, y, batch_size=5, epochs=3, progress=True)
+    assert capsys.readouterr().err.rstrip().endswith(f"train_loss={h.train_loss[-1]:.4g}]")
