@@ -402,3 +402,13 @@ def test_progress_bar_shows_the_last_training_loss(capsys):
     X, y = _small_regression()
     h = bp.fit(bp.Network([1, 4, 1]), X, y, batch_size=5, epochs=3, progress=True)
     assert capsys.readouterr().err.rstrip().endswith(f"train_loss={h.train_loss[-1]:.4g}]")
+
+
+def test_strided_input_gives_the_gradient_of_its_contiguous_copy():
+    # Every other column of a wider array: neither C- nor F-contiguous.
+    net = bp.Network([3, 4, 2], hidden="tanh", seed=0)
+    X = np.random.default_rng(0).standard_normal((5, 6))[:, ::2]
+    assert not (X.flags.c_contiguous or X.flags.f_contiguous)
+    y = np.ones((5, 2))
+    np.testing.assert_array_equal(bp.to_numpy(net.gradient(X, y)),
+                                  bp.to_numpy(net.gradient(np.ascontiguousarray(X), y)))
