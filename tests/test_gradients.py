@@ -322,3 +322,13 @@ def test_numpy_fast_path_equals_the_generic_code(monkeypatch, batch, rel, hidden
             loss_g, grad_g = generic.loss_and_gradient(X, y)
             assert rel(grad, grad_g) < 1e-13 and loss == pytest.approx(loss_g, rel=1e-13)
         assert not net._workspaces if blocks else len(net._workspaces) == 1
+
+
+def test_numpy_fast_path_in_blocks_at_the_default_block_size(batch, rel):
+    # 3000 rows of a 100-wide layer is several default blocks (2 MiB / 800 bytes a row =
+    # 2621 rows): the blocked path as it runs on real batches, not only as monkeypatched.
+    net = bp.Network([5, 100, 3], hidden="tanh", output="softmax", seed=4)
+    X, y = batch(net, 3000)
+    loss, grad = net.loss_and_gradient(X, y)
+    loss_g, grad_g = net.copy(backend="array_api_strict").loss_and_gradient(X, y)
+    assert rel(grad, grad_g) < 1e-13 and loss == pytest.approx(loss_g, rel=1e-13)
