@@ -413,3 +413,20 @@ def test_strided_input_gives_the_gradient_of_its_contiguous_copy():
     np.testing.assert_array_equal(bp.to_numpy(net.gradient(X, y)),
                                   bp.to_numpy(net.gradient(np.ascontiguousarray(X), y)))
 
+
+
+# ----------------------------------------------------------------------------- Network(...)
+
+
+def test_network_defaults_to_seed_0_and_stores_dtype_names():
+    np.testing.assert_array_equal(bp.to_numpy(bp.Network([2, 3, 1]).theta),
+                                  bp.to_numpy(bp.Network([2, 3, 1], seed=0).theta))
+    assert bp.Network([2, 1], dtype=np.float32).dtype == "float32"
+    assert bp.Network([2, 1], dtype="float32").dtype == "float32"
+
+
+def test_network_argument_errors_in_full():
+    with pytest.raises(TypeError, match=r"^p must be a list of layer widths \[p_0, \.\.\., p_L\]; got int$"):
+        bp.Network(5)
+    with pytest.raises(TypeError, match=r"^hidden must be a name or a list of L-1 = 2 names; got 7$"):
+        bp.Network([2, 3, 3, 1], hidden=7)
