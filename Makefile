@@ -12,7 +12,7 @@ NPM      := $(VENV)/bin/npm install --prefix $(NODE_DIR) --save-exact --no-audit
 KATEX_VERSION      := 0.16.22
 LIGHTHOUSE_VERSION := 12.8.2
 
-.PHONY: book audit test unit nbval notebooks lab bench bench-gpu lint clean help
+.PHONY: book audit test unit nbval notebooks lab bench bench-gpu lint clean help test-thorough mutation coverage
 
 help:
 	@echo "make book       build the HTML book in _build/html (offline, warnings are errors)"
@@ -22,6 +22,9 @@ help:
 	@echo "make lab        open the chapters in JupyterLab"
 	@echo "make bench      side-by-side gradient timings (installs benchmarks/requirements.txt)"
 	@echo "make bench-gpu  on an NVIDIA GPU: the CuPy tests, then the GPU timings (results-gpu.json)"
+	@echo "make test-thorough  the property tests with many fresh random examples (SEED=n to replay)"
+	@echo "make mutation   mutation testing of the core modules (mutmut; slow; see tests/MUTATION.md)"
+	@echo "make coverage   branch coverage of the package as HTML in htmlcov/"
 	@echo "make clean      remove _build and caches"
 
 $(STAMP): requirements.txt pyproject.toml
@@ -55,7 +58,25 @@ test: unit nbval
 	$(PY) -m pytest tests/test_book_html.py -q
 
 unit: $(STAMP)
-	$(PY) -m pytest tests -q --ignore=tests/test_book_html.py
+	$(PY) -m pytest tests -q --ignore=tests/test_book_html.py --cov=backprop --cov-branch --cov-report=term-missing:skip-covered
+
+# The property tests with many fresh random examples (make test's are derandomized), e.g.
+# `make test-thorough SEED=12` to replay one run; prints how many examples each test ran.
+test-thorough: $(STAMP)
+	HYPOTHESIS_PROFILE=thorough $(PY) -m pytest tests -q --ignore=tests/test_book_html.py \
+	  -p no:cacheprovider --hypothesis-show-statistics $(if $(SEED),--hypothesis-seed=$(SEED))
+
+# Mutation testing of the core modules ([tool.mutmut] in pyproject.toml; slow, not part of
+# make test). Report: tests/MUTATION.md. `.venv/bin/mutmut browse` lists the survivors.
+mutation: $(STAMP)
+	$(PY) -m pip install --quiet -r tests/requirements-mutation.txt
+	$(VENV)/bin/mutmut run --max-children 2
+	$(VENV)/bin/mutmut results
+
+# Branch coverage of the package as HTML (htmlcov/index.html); make test prints the summary.
+coverage: $(STAMP)
+	$(PY) -m pytest tests -q --ignore=tests/test_book_html.py --cov=backprop --cov-branch \
+	  --cov-report=html --cov-report=term:skip-covered
 
 NBVAL := $(PY) -m pytest --nbval book/ --nbval-sanitize-with book/sanitize.cfg -q -p no:randomly
 
@@ -98,5 +119,5 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
 clean:
-	rm -rf _build .pytest_cache .hypothesis .ruff_cache
+	rm -rf _build .pytest_cache .hypothesis .ruff_cache mutants htmlcov .coverage
 	find . -name __pycache__ -not -path "./.venv/*" -exec rm -rf {} +

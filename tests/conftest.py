@@ -6,8 +6,11 @@ beyond the array API standard, so passing on it shows the package is array-API-o
 and CuPy when a CUDA device is there (skipped, with the reason, otherwise).
 
 Hypothesis profiles (pick one with HYPOTHESIS_PROFILE=...):
-  default  bounded, so the property tests stay well under a minute on one core
-  thorough many more examples, for a longer run by hand
+  default  what ``make test`` runs: derandomized (the same examples on every run and every
+           machine) and no example database, so CI never fails by chance; bounded, so the
+           property tests stay well under a minute on one core
+  thorough ``make test-thorough``: many fresh random examples (a new seed each run unless
+           --hypothesis-seed=N is given), to look for examples that break a bound
 """
 
 from __future__ import annotations
@@ -25,9 +28,27 @@ _COMMON = dict(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     print_blob=True,
 )
-settings.register_profile("default", max_examples=60, **_COMMON)
-settings.register_profile("thorough", max_examples=1000, **_COMMON)
+settings.register_profile("default", max_examples=60, derandomize=True, database=None, **_COMMON)
+settings.register_profile("thorough", max_examples=1000, derandomize=False, **_COMMON)
+# make mutation runs every mutant against the tests that reach it; a wrong formula fails on
+# the first few examples, so there the property tests draw 10 (same derandomized stream).
+settings.register_profile("mutation", max_examples=10, derandomize=True, database=None, **_COMMON)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+
+def pytest_configure(config):
+    # mutmut forks one process per mutant from one that imported this file already, and
+    # names the mutant in MUTANT_UNDER_TEST, so the choice is made per session, here.
+    mutant = os.environ.get("MUTANT_UNDER_TEST", "")
+    if "MUTANT_UNDER_TEST" in os.environ:
+        # A process forked while tqdm's monitor thread holds its lock waits forever on a
+        # progress bar; without the thread (it only tunes miniters) nothing can hold it.
+        from tqdm import tqdm
+
+        tqdm.monitor_interval = 0
+    if "HYPOTHESIS_PROFILE" not in os.environ and mutant not in ("", "stats", "list_all_tests"):
+        settings.load_profile("mutation")
+
 
 CUPY_REASON = "CuPy with a CUDA device is not available (bp.cupy_available() is False)"
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import event, given
+from hypothesis import event, example, given
 from hypothesis import strategies as st
+from rounding import assert_within_rounding, gradient_error_bound, output_error_bound
 
 import backprop as bp
 
@@ -104,15 +105,43 @@ def test_gradient_agrees_with_central_differences(backend, spec):
             assert ok_rel or ok_floor, f"{name}_{l}: abs error {err:.1e}, floor {floor:.1e}\n{result}"
 
 
+# Agreement of two exact formulas is judged against what rounding allows (tests/rounding.py:
+# the magnitudes of the terms summed and cancelled, propagated through the same computation),
+# not against the size of the result: a small gradient can be a sum of large terms.
+# The pinned examples broke a bound of 1e-12 relative to the result on correct code:
+# identity hidden layers, softmax with squared error, relative differences 1.2e-7 and 3.4e-12.
+IDENTITY_SOFTMAX_SE = [
+    dict(p=[1, 11, 3, 4, 1, 8], hidden=["identity"] * 4, output="softmax", loss="squared_error",
+         init="normal", seed=0, n=2),
+    dict(p=[2, 1, 4, 3, 1, 8], hidden=["identity"] * 4, output="softmax", loss="squared_error",
+         init="normal", seed=923, n=2),
+    # found by HYPOTHESIS_PROFILE=thorough --hypothesis-seed=12: 6.6e-11 relative
+    dict(p=[4, 3, 7, 8, 8], hidden=["logistic", "identity", "identity"], output="softmax",
+         loss="squared_error", init="normal", seed=1097, n=2),
+]
+
+
+def _pin(examples):
+    def decorate(test):
+        for spec in examples:
+            test = example(spec=spec)(test)
+        return test
+
+    return decorate
+
+
+@_pin(IDENTITY_SOFTMAX_SE)
 @given(spec=networks())
 def test_algorithm2_equals_batch_gradient(backend, spec):
     net, X, y = _build(spec, backend)
     dW, db = bp.algorithm2(net, X, y)
     assert [tuple(a.shape) for a in dW] == [tuple(W.shape) for W in net.W]
     assert [tuple(a.shape) for a in db] == [tuple(b.shape) for b in net.b]
-    assert _rel(_flat(net, dW, db), bp.to_numpy(net.gradient(X, y))) < 1e-12
+    bound = gradient_error_bound(net, X, y)
+    assert_within_rounding(_flat(net, dW, db), bp.to_numpy(net.gradient(X, y)), bound)
 
 
+@_pin(IDENTITY_SOFTMAX_SE)
 @given(spec=networks())
 def test_mean_of_algorithm1_equals_algorithm2_and_gradient(backend, spec):
     net, X, y = _build(spec, backend)
@@ -122,12 +151,12 @@ def test_mean_of_algorithm1_equals_algorithm2_and_gradient(backend, spec):
         per_example.append(_flat(net, dW, db))
         G.append(bp.to_numpy(g))
     mean = np.mean(per_example, axis=0)
-    # Summing n terms: the error is relative to the terms, not to their (maybe small) mean.
-    scale = max(np.mean([np.linalg.norm(v) for v in per_example]), np.linalg.norm(mean))
-    assert _rel(mean, bp.to_numpy(net.gradient(X, y)), scale) < 1e-12
+    bound = gradient_error_bound(net, X, y)  # covers the mean over examples too
+    assert_within_rounding(mean, bp.to_numpy(net.gradient(X, y)), bound)
     dW2, db2 = bp.algorithm2(net, X, y)
-    assert _rel(mean, _flat(net, dW2, db2), scale) < 1e-12
-    np.testing.assert_allclose(np.array(G), bp.to_numpy(net.predict(X)), rtol=1e-12, atol=1e-15)
+    assert_within_rounding(mean, _flat(net, dW2, db2), bound)
+    assert_within_rounding(np.array(G), bp.to_numpy(net.predict(X)), output_error_bound(net, X),
+                           what="outputs g")
 
 
 # ----------------------------------------------------------------------------- every pair
@@ -276,11 +305,13 @@ def test_backward_bad_input():
 
 @pytest.mark.parametrize("hidden", ["relu", "tanh", "logistic", "identity"])
 @pytest.mark.parametrize("blocks", [False, True])
-@pytest.mark.parametrize("p", [[5, 9, 7, 3], [5, 40, 12, 3]])
+@pytest.mark.parametrize("p", [[5, 9, 7, 3], [5, 40, 12, 3], [5, 100, 70, 3]])
 def test_numpy_fast_path_equals_the_generic_code(monkeypatch, batch, rel, hidden, blocks, p):
     # With blocks=True the hidden layers are processed in blocks of 64 rows (200 = 3·64 + 8)
     # and no workspace is kept, the paths that large batches take. The wider p puts hidden
-    # layers (and blocks) on both sides of the ReLU's sign/comparison switch (2048 entries).
+    # layers (and blocks) on both sides of the ReLU's sign/comparison switch (2048 entries);
+    # the widest has layers wider than a block has rows (100, 70 > 64), so blocks sized by a
+    # layer's width instead of the block's rows would not fit the scratch arrays.
     if blocks:
         monkeypatch.setattr(bp._numpy_kernel, "BLOCK_BYTES", 1)
         monkeypatch.setattr(bp._numpy_kernel, "WORKSPACE_BYTES", 1)
@@ -294,3 +325,13 @@ def test_numpy_fast_path_equals_the_generic_code(monkeypatch, batch, rel, hidden
             assert rel(grad, grad_g) < 1e-13 and loss == pytest.approx(loss_g, rel=1e-13)
         kept = len(net._kernel.workspaces)
         assert kept == 0 if blocks else kept == 1
+
+
+def test_numpy_fast_path_in_blocks_at_the_default_block_size(batch, rel):
+    # 3000 rows of a 100-wide layer is several default blocks (2 MiB / 800 bytes a row =
+    # 2621 rows): the blocked path as it runs on real batches, not only as monkeypatched.
+    net = bp.Network([5, 100, 3], hidden="tanh", output="softmax", seed=4)
+    X, y = batch(net, 3000)
+    loss, grad = net.loss_and_gradient(X, y)
+    loss_g, grad_g = net.copy(backend="array_api_strict").loss_and_gradient(X, y)
+    assert rel(grad, grad_g) < 1e-13 and loss == pytest.approx(loss_g, rel=1e-13)

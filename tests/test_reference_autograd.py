@@ -11,8 +11,9 @@ import autograd.numpy as anp
 import numpy as np
 import pytest
 from autograd import grad
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
+from rounding import assert_within_rounding, gradient_error_bound
 
 import backprop as bp
 
@@ -36,8 +37,17 @@ ACT = {
     # there, and he/xavier's b = 0 behind a dead unit puts z exactly at 0)
     "relu": lambda z: z * (z > 0),
     "tanh": anp.tanh,
-    "logistic": lambda z: 0.5 * (1.0 + anp.tanh(0.5 * z)),  # = 1/(1 + e^{-z}), never overflows
+    "logistic": lambda z: _logistic(z),
 }
+
+
+def _logistic(z):
+    """1/(1 + e^{-z}) for z >= 0 and e^z/(1 + e^z) below: never overflows, and accurate to a
+    few ulps relative to a itself for any z (0.5(1 + tanh(z/2)) is not, for a near 0, by
+    more than tests/rounding.py allows). Not through e^{-|z|}: autograd's |z|' is 0 at 0."""
+    pos = anp.exp(-anp.where(z >= 0, z, 0.0))
+    neg = anp.exp(anp.where(z < 0, z, 0.0))
+    return anp.where(z >= 0, 1.0 / (1.0 + pos), neg / (1.0 + neg))
 
 
 def _log_softmax(Z):
@@ -143,10 +153,16 @@ def architectures(draw):
     return p, hidden, output, loss, init, seed, n
 
 
+# Judged against what rounding allows (tests/rounding.py), not against the size of the
+# gradient: the pinned example saturates its tanh output, where the package's S' = 1 - a²
+# from a rounded a = tanh(z) is far less accurate, relative to itself, than autograd's
+# 1/cosh²(z); relative to the gradient they differ by 2.1e-8 (the old bound was 1e-10).
+@example(arch=([1, 1, 1], ["identity"], "tanh", "squared_error", "xavier", 3, 1))
 @given(arch=architectures())
 def test_random_architectures_match_autograd(backend, arch):
     p, hidden, output, loss, init, seed, n = arch
     _, X, y = _case(p, hidden, output, loss, init, seed, n)
     net = bp.Network(p, hidden=hidden, output=output, loss=loss, init=init, seed=seed, backend=backend)
     reference = grad(training_loss)(net.theta, p, hidden, output, loss, X, y)
-    assert _rel(bp.to_numpy(net.gradient(X, y)), reference) < 1e-10
+    assert_within_rounding(bp.to_numpy(net.gradient(X, y)), reference,
+                           gradient_error_bound(net, X, y))
