@@ -88,22 +88,26 @@ def algorithm1(net, x, y):
 
 
 def algorithm2(net, X, y):
-    """∂ℓ_τ/∂W_l and ∂ℓ_τ/∂b_l of the training loss, by Algorithm 2.
+    """([∂ℓ_τ/∂W_l], [∂ℓ_τ/∂b_l], G): the gradient of the training loss, by Algorithm 2.
 
     Loops Algorithm 1 over the n examples (line 2) and averages:
     ∂ℓ_τ/∂W_l = (1/n) Σ_i ∂C_i/∂W_l, ∂ℓ_τ/∂b_l = (1/n) Σ_i ∂C_i/∂b_l (line 3).
-    X: (n, p_0); y as for :meth:`Network.loss`. Returns (list of (p_l, p_{l-1}), list of (p_l,)).
+    X: (n, p_0); y as for :meth:`Network.loss`. Returns the same kind of result as
+    :func:`algorithm1`: a list of (p_l, p_{l-1}) arrays, a list of (p_l,) arrays, and the
+    outputs, here G of shape (n, K) with row i = g(x_i).
     """
     X, Y = net.checked_batch(X, y)
     n = X.shape[0]
     sum_W = [net.xp.zeros_like(W) for W in net.W]
     sum_b = [net.xp.zeros_like(b) for b in net.b]
+    G = []
     for i in range(n):  # line 1: loop over all training examples
-        dC_dW, dC_db, _ = algorithm1_steps(net, X[i : i + 1, :].T, Y[i : i + 1, :])  # line 2
+        dC_dW, dC_db, g = algorithm1_steps(net, X[i : i + 1, :].T, Y[i : i + 1, :])  # line 2
         for l in range(net.L):
             sum_W[l] = sum_W[l] + dC_dW[l]
             sum_b[l] = sum_b[l] + dC_db[l]
-    return [s / n for s in sum_W], [s / n for s in sum_b]  # line 3
+        G.append(net.xp.reshape(g, (1, -1)))
+    return [s / n for s in sum_W], [s / n for s in sum_b], net.xp.concat(G)  # line 3
 
 
 # ----------------------------------------------------------------------------- batch form

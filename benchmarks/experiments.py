@@ -47,7 +47,7 @@ def polyreg(quick: bool) -> dict:
     slow = new_net()
     t0 = time.perf_counter()
     for t in range(slow_iters):
-        dW, db = bp.algorithm2(slow, Xb[t], Yb[t])
+        dW, db, _ = bp.algorithm2(slow, Xb[t], Yb[t])
         for l in range(slow.L):
             W, b = slow.W[l], slow.b[l]
             W -= lr * dW[l]

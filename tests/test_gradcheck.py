@@ -395,7 +395,7 @@ def test_another_correct_float32_code_passes_at_a_trained_theta(seed):
     # Algorithm 2 adds the examples' gradients one by one in float32, which rounds
     # otherwise than the batch code; at seed 2 its b_2 was off by 1.8e-3 of a tiny gradient.
     net, X, y = _trained_1_8_1("float32", seed=seed)
-    Ws, bs = bp.algorithm2(net, X, y)
+    Ws, bs, _ = bp.algorithm2(net, X, y)
     result = bp.gradcheck(net, X, y, gradient=bp.to_numpy(net.flatten(Ws, bs)))
     assert result.passed, str(result)
     assert 1e-5 < result.max_rel_error < 1e-2  # float32 rounding, visible and allowed

@@ -134,7 +134,7 @@ def _pin(examples):
 @given(spec=networks())
 def test_algorithm2_equals_batch_gradient(backend, spec):
     net, X, y = _build(spec, backend)
-    dW, db = bp.algorithm2(net, X, y)
+    dW, db, _ = bp.algorithm2(net, X, y)
     assert [tuple(a.shape) for a in dW] == [tuple(W.shape) for W in net.W]
     assert [tuple(a.shape) for a in db] == [tuple(b.shape) for b in net.b]
     bound = gradient_error_bound(net, X, y)
@@ -153,7 +153,7 @@ def test_mean_of_algorithm1_equals_algorithm2_and_gradient(backend, spec):
     mean = np.mean(per_example, axis=0)
     bound = gradient_error_bound(net, X, y)  # covers the mean over examples too
     assert_within_rounding(mean, bp.to_numpy(net.gradient(X, y)), bound)
-    dW2, db2 = bp.algorithm2(net, X, y)
+    dW2, db2, _ = bp.algorithm2(net, X, y)
     assert_within_rounding(mean, _flat(net, dW2, db2), bound)
     assert_within_rounding(np.array(G), bp.to_numpy(net.predict(X)), output_error_bound(net, X),
                            what="outputs g")
@@ -176,7 +176,7 @@ def test_every_hidden_and_output_pair(backend, hidden, output, loss):
     assert result.n_checked == net.dim_theta
     grad = bp.to_numpy(net.gradient(X, y))
     assert all(np.linalg.norm(grad[s]) > 0 for pair in net.layer_slices() for s in pair)
-    assert _rel(_flat(net, *bp.algorithm2(net, X, y)), grad) < 1e-12
+    assert _rel(_flat(net, *bp.algorithm2(net, X, y)[:2]), grad) < 1e-12
 
 
 # ----------------------------------------------------------------------------- by hand
@@ -215,7 +215,7 @@ def test_algorithm2_of_one_example_is_algorithm1(backend, batch):
     net = bp.Network([3, 4, 2], hidden="tanh", output="softmax", seed=3, backend=backend)
     X, y = batch(net, 1)
     dW1, db1, _ = bp.algorithm1(net, X[0], y[0])
-    dW2, db2 = bp.algorithm2(net, X, y)
+    dW2, db2, _ = bp.algorithm2(net, X, y)
     np.testing.assert_allclose(_flat(net, dW1, db1), _flat(net, dW2, db2), rtol=1e-15, atol=0)
 
 
@@ -254,7 +254,7 @@ def test_relu_derivative_at_exact_kink_is_zero(backend):
     grad = bp.to_numpy(net.gradient(X, y))
     # ∂/∂W_1 = ∂/∂b_1 = 0 (S'(0) = 0); ∂/∂W_2 = δ_2 a_1 = 0; ∂/∂b_2 = 2(0 - 1) = -2
     np.testing.assert_array_equal(grad, [0.0, 0.0, 0.0, -2.0])
-    np.testing.assert_array_equal(_flat(net, *bp.algorithm2(net, X, y)), grad)
+    np.testing.assert_array_equal(_flat(net, *bp.algorithm2(net, X, y)[:2]), grad)
 
 
 # ----------------------------------------------------------------------------- Network.backward
@@ -335,3 +335,16 @@ def test_numpy_fast_path_in_blocks_at_the_default_block_size(batch, rel):
     loss, grad = net.loss_and_gradient(X, y)
     loss_g, grad_g = net.copy(backend="array_api_strict").loss_and_gradient(X, y)
     assert rel(grad, grad_g) < 1e-13 and loss == pytest.approx(loss_g, rel=1e-13)
+
+
+def test_algorithm1_and_algorithm2_return_the_same_kind_of_result(backend, batch):
+    # (per-layer ∂/∂W_l, per-layer ∂/∂b_l, outputs): g(x) for one example, G row by row
+    net = bp.Network([3, 4, 2], hidden="tanh", output="softmax", seed=1, backend=backend)
+    X, y = batch(net, 5)
+    dW, db, G = bp.algorithm2(net, X, y)
+    dW1, db1, g1 = bp.algorithm1(net, X[0], y[0])
+    assert [tuple(W.shape) for W in dW] == [tuple(W.shape) for W in dW1] == [(4, 3), (2, 4)]
+    assert [tuple(b.shape) for b in db] == [tuple(b.shape) for b in db1] == [(4,), (2,)]
+    assert tuple(G.shape) == (5, net.K)
+    np.testing.assert_allclose(bp.to_numpy(G), bp.to_numpy(net.predict(X)), rtol=1e-13, atol=0)
+    np.testing.assert_allclose(np.ravel(bp.to_numpy(g1)), bp.to_numpy(G)[0], rtol=1e-13, atol=0)

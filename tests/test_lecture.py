@@ -251,7 +251,7 @@ def test_algorithm2_averages_algorithm1(backend):
     rng = np.random.default_rng(3)
     X, y = rng.standard_normal((4, 2)), rng.integers(0, 2, 4)
     per_example = [bp.algorithm1(net, X[i], y[i]) for i in range(4)]
-    dW, db = bp.algorithm2(net, X, y)
+    dW, db, _ = bp.algorithm2(net, X, y)
     for l in range(net.L):
         np.testing.assert_allclose(
             bp.to_numpy(dW[l]), np.mean([bp.to_numpy(r[0][l]) for r in per_example], axis=0), rtol=1e-14
