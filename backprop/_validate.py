@@ -166,15 +166,12 @@ def check_X(xp, X, p0: int, dtype, name: str = "X"):
 def check_labels(xp, y, n: int, K: int, name: str = "y"):
     """Integer class labels of shape (n,) in 0..K-1 (whole-number floats accepted), as int64."""
     y = to_backend(xp, y, name)
-    if y.ndim == 2 and y.shape[1] == 1:
-        raise ValueError(
-            f"{name} must be a 1-D array of class labels of shape (n,) = ({n},); got shape "
-            f"{tuple(y.shape)}: pass {name}.ravel() (a column would broadcast into an (n, n) loss)"
-        )
     if y.ndim != 1:
+        column = y.ndim == 2 and y.shape[1] == 1
+        hint = f": pass {name}.ravel() (a column would broadcast into an (n, n) loss)"
         raise ValueError(
             f"{name} must be a 1-D array of class labels of shape (n,) = ({n},); "
-            f"got shape {tuple(y.shape)}"
+            f"got shape {tuple(y.shape)}" + (hint if column else "")
         )
     if y.shape[0] != n:
         raise ValueError(
