@@ -211,8 +211,8 @@ def _early_stopping_problem(backend="numpy"):
     return net, X, X.copy(), X, 0.4 * X
 
 
-def test_early_stopping_restores_the_best_theta(backend):
-    net, X, y, Xv, yv = _early_stopping_problem(backend)
+def _record_thetas(net):
+    """A list that gets θ appended at every gradient evaluation fit makes (before its step)."""
     thetas = []
     inner = net.batch_loss_and_gradient
 
@@ -221,6 +221,12 @@ def test_early_stopping_restores_the_best_theta(backend):
         return inner(Xb, Yb)
 
     net.batch_loss_and_gradient = spy
+    return thetas
+
+
+def test_early_stopping_restores_the_best_theta(backend):
+    net, X, y, Xv, yv = _early_stopping_problem(backend)
+    thetas = _record_thetas(net)
     h = bp.fit(net, X, y, optimizer=bp.SteepestDescent(0.05), epochs=200,
                validation=(Xv, yv), early_stopping=3)
     assert h.stopped_early
@@ -385,14 +391,7 @@ def _diverging(lr=10.0):
 
 def test_divergence_stops_with_theta_at_the_last_finite_iterate():
     net, X, y = _diverging()
-    thetas = []
-    inner = net.batch_loss_and_gradient
-
-    def spy(Xb, Yb):
-        thetas.append(net.theta)
-        return inner(Xb, Yb)
-
-    net.batch_loss_and_gradient = spy
+    thetas = _record_thetas(net)
     opt = bp.SteepestDescent(10.0)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no RuntimeWarning (overflow) leaks out
