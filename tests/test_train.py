@@ -449,15 +449,8 @@ def test_keyboard_interrupt_keeps_the_last_completed_step_and_the_history(during
     if during == "step":
         opt = _Interrupt(at=7)
     else:
-        opt, inner, calls = bp.SGD(0.05), net.batch_loss_and_gradient, []
-
-        def stop_at_seven(Xb, Yb):
-            calls.append(1)
-            if len(calls) == 7:
-                raise KeyboardInterrupt
-            return inner(Xb, Yb)
-
-        net.batch_loss_and_gradient = stop_at_seven
+        opt = bp.SGD(0.05)
+        _interrupt_gradient(net, at=7)
     with pytest.raises(KeyboardInterrupt) as caught:
         bp.fit(net, X, y, optimizer=opt, iterations=20)
     h = caught.value.history
@@ -466,17 +459,22 @@ def test_keyboard_interrupt_keeps_the_last_completed_step_and_the_history(during
     assert "interrupted" in repr(h)
 
 
-def test_keyboard_interrupt_under_early_stopping_keeps_the_best_theta():
-    net, X, y, Xv, yv = _early_stopping_problem()
+def _interrupt_gradient(net, at):
+    """Make the network's ``at``-th gradient evaluation raise KeyboardInterrupt (a stop button)."""
     inner, calls = net.batch_loss_and_gradient, []
 
-    def stop_at(Xb, Yb):
+    def stop(Xb, Yb):
         calls.append(1)
-        if len(calls) == 40:
+        if len(calls) == at:
             raise KeyboardInterrupt
         return inner(Xb, Yb)
 
-    net.batch_loss_and_gradient = stop_at
+    net.batch_loss_and_gradient = stop
+
+
+def test_keyboard_interrupt_under_early_stopping_keeps_the_best_theta():
+    net, X, y, Xv, yv = _early_stopping_problem()
+    _interrupt_gradient(net, at=40)
     with pytest.raises(KeyboardInterrupt) as caught:
         bp.fit(net, X, y, optimizer=bp.SteepestDescent(0.05), epochs=200,
                validation=(Xv, yv), early_stopping=100)
