@@ -322,6 +322,24 @@ PAGE_REPORT = """async () => {
     return copy.textContent;
   };
   const body = text(document.body);
+  const unsized = images.filter(img => img.closest('article')).filter(img => {
+    const [w, h] = [img.getAttribute('width'), img.getAttribute('height')];
+    if (!w || !h || img.naturalWidth === 0) return true;
+    const box = img.getBoundingClientRect();
+    const ratios = [w / h, img.naturalWidth / img.naturalHeight, box.width / box.height];
+    return Math.max(...ratios) / Math.min(...ratios) > 1.02;
+  }).map(img => img.getAttribute('src'));
+  // Every subsection drawn (content-visibility: auto skips those off screen), so that every
+  // formula asks for its font: the fonts in use, against the ones the page preloads.
+  document.querySelectorAll('.bd-article section').forEach(s => s.style.contentVisibility = 'visible');
+  document.body.getBoundingClientRect();
+  await document.fonts.ready;
+  const faces = {'400 normal': 'Regular', '700 normal': 'Bold', '400 italic': 'Italic', '700 italic': 'BoldItalic'};
+  const fontsUsed = Array.from(document.fonts)
+    .filter(f => f.status === 'loaded' && f.family.startsWith('KaTeX'))
+    .map(f => `${f.family}-${faces[f.weight + ' ' + f.style]}.woff2`).sort();
+  const fontsPreloaded = Array.from(document.querySelectorAll('link[rel="preload"][as="font"]'))
+    .map(l => l.href.split('/').pop()).sort();
   const nav = document.querySelector('nav.bd-docs-nav') || document.querySelector('.bd-sidebar-primary');
   const h1 = document.querySelector('article h1, main h1, h1');
   let title = '';
@@ -343,6 +361,9 @@ PAGE_REPORT = """async () => {
       .filter(e => !/^\\(\\d+(\\.\\d+)*\\)$/.test((e.querySelector('.eqno') || {textContent: ''})
         .textContent.replace(/#$/, '').trim())).map(e => e.id),
     rawDelimiters: ['\\\\(', '\\\\[', '$$'].filter(d => body.includes(d)),
+    unsizedImages: unsized,
+    fontsUsed: fontsUsed,
+    fontsPreloaded: fontsPreloaded,
     brokenImages: images.filter(img => !(img.complete && img.naturalWidth > 0))
       .map(img => img.getAttribute('src')),
     sidebar: nav ? Array.from(nav.querySelectorAll('a[href]'))
@@ -528,6 +549,27 @@ def test_browser_links_contrast_in_light_and_dark_mode(crawl):
 def test_browser_every_image_loads(crawl):
     bad = {p: r["brokenImages"] for p, r in _rendered(crawl).items() if r["brokenImages"]}
     assert not bad, "images that did not load (naturalWidth == 0):\n" + json.dumps(bad, indent=1)
+
+
+def test_browser_every_image_has_its_size_before_it_loads(crawl):
+    """An image without width and height gets its height only when it arrives and moves the
+    text below it (a layout shift); with them, the box it is drawn in keeps their ratio."""
+    bad = {p: r["unsizedImages"] for p, r in _rendered(crawl).items() if r["unsizedImages"]}
+    assert not bad, "images without width/height, or drawn at another ratio:\n" + json.dumps(
+        bad, indent=1
+    )
+
+
+def test_browser_preloads_exactly_the_fonts_a_page_uses(crawl):
+    """A font used but not preloaded arrives after the first layout and moves every formula;
+    one preloaded but unused costs bytes (and a console warning)."""
+    bad = {
+        p: {"preloaded": r["fontsPreloaded"], "used": r["fontsUsed"]}
+        for p, r in _rendered(crawl).items()
+        if r["fontsPreloaded"] != r["fontsUsed"]
+    }
+    assert not bad, "KaTeX fonts preloaded != fonts used:\n" + json.dumps(bad, indent=1)
+    assert any(r["fontsUsed"] for r in _rendered(crawl).values())
 
 
 def test_browser_sidebar_lists_every_chapter(crawl, server):
