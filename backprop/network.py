@@ -278,7 +278,9 @@ class Network:
         return loss, grad
 
     def _check_out(self, out) -> None:
-        if (tuple(getattr(out, "shape", ())) != (self.dim_theta,) or out.dtype != self._dtype
+        if not (hasattr(out, "shape") and hasattr(out, "dtype")):
+            raise TypeError(f"out must be an array of the backend; got {type(out).__name__}")
+        if (tuple(out.shape) != (self.dim_theta,) or out.dtype != self._dtype
                 or (isinstance(out, np.ndarray) and not out.flags.c_contiguous)):
             raise ValueError(
                 f"out must be a contiguous flat array of dtype {self.dtype} and length "

@@ -433,3 +433,87 @@ def test_network_argument_errors_in_full():
         bp.Network(5)
     with pytest.raises(TypeError, match=r"^hidden must be a name or a list of L-1 = 2 names; got 7$"):
         bp.Network([2, 3, 3, 1], hidden=7)
+
+
+# ----------------------------------------------------------------------------- mutation survivors
+# Tests for mutants of main's code that the unit tests above let live (tests/MUTATION.md).
+
+
+def test_gradient_out_buffer_is_checked_and_filled():
+    net = bp.Network([2, 3, 1], hidden="tanh", seed=1)  # dim θ = 13
+    X, Y = net.checked_batch(np.arange(8.0).reshape(4, 2) / 8, np.ones(4))
+    loss, grad = net.batch_loss_and_gradient(X, Y)
+    out = np.full(13, np.nan)
+    loss_out, got = net.batch_loss_and_gradient(X, Y, out=out)
+    assert got is out and float(loss_out) == float(loss)
+    np.testing.assert_array_equal(out, grad)
+    with pytest.raises(TypeError, match=r"^out must be an array of the backend; got list$"):
+        net.batch_loss_and_gradient(X, Y, out=[0.0] * 13)
+    message = r"^out must be a contiguous flat array of dtype float64 and length dim\(theta\) = 13"
+    for bad, got_text in [
+        (np.zeros(12), r"got shape \(12,\), dtype float64$"),  # wrong length only
+        (np.zeros(13, np.float32), r"got shape \(13,\), dtype float32$"),  # wrong dtype only
+        (np.zeros(26)[::2], r"got shape \(13,\), dtype float64$"),  # strided only
+    ]:
+        with pytest.raises(ValueError, match=message + "; " + got_text):
+            net.batch_loss_and_gradient(X, Y, out=bad)
+
+
+def test_bias_assignment_errors_name_the_bias():
+    net = bp.Network([2, 3, 1])
+    with pytest.raises(ValueError, match=r"^b\[0\] contains NaN or inf"):
+        net.b[0] = [0.0, np.nan, 0.0]
+    with pytest.raises(ValueError, match=r"^W\[1\] contains NaN or inf"):
+        net.W[1] = [[0.0, np.inf, 0.0]]
+
+
+def test_algorithm1_errors_name_x_and_y():
+    net = bp.Network([2, 3, 2], output="softmax")
+    with pytest.raises(ValueError, match=r"^x must have p_0 = 2"):
+        bp.algorithm1(net, np.zeros(3), 1)
+    with pytest.raises(ValueError, match=r"^y must hold whole-number class labels"):
+        bp.algorithm1(net, np.zeros(2), 0.5)
+    reg = bp.Network([2, 3, 2])
+    with pytest.raises(ValueError, match=r"^y contains NaN or inf"):
+        bp.algorithm1(reg, np.zeros(2), np.array([0.0, np.nan]))
+
+
+def _diverging_line():
+    net = bp.Network([1, 1], output="identity")
+    net.theta = np.array([1.0, 0.0])
+    X = np.linspace(-3, 3, 11).reshape(-1, 1)
+    return net, X, 2 * X
+
+
+def test_divergence_message_says_how_many_steps_theta_kept():
+    net, X, y = _diverging_line()
+    with pytest.raises(bp.DivergenceError) as caught:
+        bp.fit(net, X, y, optimizer=bp.SteepestDescent(10.0), iterations=10_000,
+               evaluate_every=10**6)
+    k = caught.value.iteration
+    assert f"after {k - 1} steps;" in str(caught.value)
+    # the step itself overflows: θ goes back to θ_0
+    net, X, y = _diverging_line()
+    with pytest.raises(bp.DivergenceError, match=r"after 0 steps;"):
+        bp.fit(net, X, y, optimizer=bp.SteepestDescent(1e308), iterations=5,
+               evaluate_every=10**6)
+
+
+def test_interrupt_during_the_validation_evaluation_keeps_the_history_aligned():
+    net = bp.Network([1, 4, 1], hidden="tanh", seed=2)
+    X = np.linspace(-1, 1, 20).reshape(-1, 1)
+    Xv = np.linspace(-0.9, 0.9, 7).reshape(-1, 1)
+    inner, seen = net.forward, []
+
+    def forward(A):
+        seen.append(A.shape[0])
+        if seen.count(7) == 3:  # the third validation evaluation: train recorded, val not
+            raise KeyboardInterrupt
+        return inner(A)
+
+    net.forward = forward
+    with pytest.raises(KeyboardInterrupt) as caught:
+        bp.fit(net, X, X**2, iterations=10, validation=(Xv, Xv**2))
+    h = caught.value.history
+    assert list(h.evaluated_at) == [0, 1]
+    assert len(h.train_loss) == len(h.val_loss) == 2
