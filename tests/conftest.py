@@ -43,9 +43,15 @@ def pytest_configure(config):
     if "MUTANT_UNDER_TEST" in os.environ:
         # A process forked while tqdm's monitor thread holds its lock waits forever on a
         # progress bar; without the thread (it only tunes miniters) nothing can hold it.
+        # tqdm's write lock is a multiprocessing lock, one semaphore shared by every forked
+        # worker: a worker stopped at its time limit while holding it would block the
+        # progress bar of every later one; a thread lock is each worker's own.
+        import threading
+
         from tqdm import tqdm
 
         tqdm.monitor_interval = 0
+        tqdm.set_lock(threading.RLock())
     if "HYPOTHESIS_PROFILE" not in os.environ and mutant not in ("", "stats", "list_all_tests"):
         settings.load_profile("mutation")
 
