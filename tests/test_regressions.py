@@ -517,3 +517,25 @@ def test_interrupt_during_the_validation_evaluation_keeps_the_history_aligned():
     h = caught.value.history
     assert list(h.evaluated_at) == [0, 1]
     assert len(h.train_loss) == len(h.val_loss) == 2
+
+
+def test_layer_views_repr_lists_the_shapes():
+    net = bp.Network([2, 3, 1])
+    assert repr(net.W) == "LayerViews(W: [(3, 2), (1, 3)])"
+    assert repr(net.b) == "LayerViews(b: [(3,), (1,)])"
+
+
+@pytest.mark.parametrize("name", ["tanh", "relu", "logistic"])
+def test_kernel_generic_backward_form_equals_the_in_place_one(monkeypatch, name):
+    # Every activation of the table has an in-place S' on the NumPy fast path; the generic
+    # form (S' from the table, written through A) is what an activation without one gets.
+    from backprop import _numpy_kernel
+
+    X = np.linspace(-2, 2, 14).reshape(7, 2)
+    y = np.arange(7) % 3
+    in_place = bp.Network([2, 5, 4, 3], hidden=name, output="softmax", seed=3)
+    monkeypatch.delitem(_numpy_kernel.BACKWARD, name, raising=False)
+    generic = bp.Network([2, 5, 4, 3], hidden=name, output="softmax", seed=3)
+    assert generic._kernel.dS[0] is not in_place._kernel.dS[0]
+    np.testing.assert_allclose(generic.gradient(X, y), in_place.gradient(X, y), rtol=1e-13,
+                               atol=1e-16)
