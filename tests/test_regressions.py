@@ -539,3 +539,12 @@ def test_kernel_generic_backward_form_equals_the_in_place_one(monkeypatch, name)
     assert generic._kernel.dS[0] is not in_place._kernel.dS[0]
     np.testing.assert_allclose(generic.gradient(X, y), in_place.gradient(X, y), rtol=1e-13,
                                atol=1e-16)
+
+
+def test_fit_from_a_non_finite_theta_stops_at_iteration_0():
+    # θ's buffer may be written directly; a NaN there is reported at the first batch loss,
+    # after 0 steps.
+    net, X, y = _diverging_line()
+    net.theta_buffer[0] = np.nan
+    with pytest.raises(bp.DivergenceError, match=r"batch loss is nan at iteration 1 .*after 0 steps;"):
+        bp.fit(net, X, y, iterations=3)
