@@ -197,8 +197,8 @@ def _loop(net, run, rec, bar) -> bool:
     """Make the steps and evaluations of ``run``; True when early stopping ended it.
 
     Before each step θ is copied into ``run.backup``, so a step that leaves θ non-finite can
-    be undone. On the way out (an interrupt included) ``run.t`` holds the completed steps and
-    ``run.in_step`` says whether θ may be between two iterates.
+    be undone. On an interrupt, ``run.t`` holds the completed steps and ``run.in_step`` says
+    whether θ may be between two iterates.
     """
     xp, opt, theta, backup, B, T = net.xp, run.opt, net.theta_buffer, run.backup, run.B, run.T
     ipe, every, full, hook = run.ipe, run.every, run.full_batch, run.hook
@@ -251,7 +251,6 @@ def _loop(net, run, rec, bar) -> bool:
     except KeyboardInterrupt:
         run.t, run.in_step = t, in_step
         raise
-    run.t = t
     return False
 
 

@@ -548,3 +548,11 @@ def test_fit_from_a_non_finite_theta_stops_at_iteration_0():
     net.theta_buffer[0] = np.nan
     with pytest.raises(bp.DivergenceError, match=r"batch loss is nan at iteration 1 .*after 0 steps;"):
         bp.fit(net, X, y, iterations=3)
+
+
+def test_full_batch_optimiser_warning_points_at_the_call_to_fit():
+    net, X, y = _diverging_line()
+    with pytest.warns(UserWarning, match=r"^BarzilaiBorwein is meant for full-batch gradients; "
+                      r"with batches of 5 of 11 rows") as record:
+        bp.fit(net, X, y, optimizer=bp.BarzilaiBorwein(), batch_size=5, iterations=1)
+    assert [w.filename for w in record] == [__file__]
