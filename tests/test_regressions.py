@@ -556,3 +556,24 @@ def test_full_batch_optimiser_warning_points_at_the_call_to_fit():
                       r"with batches of 5 of 11 rows") as record:
         bp.fit(net, X, y, optimizer=bp.BarzilaiBorwein(), batch_size=5, iterations=1)
     assert [w.filename for w in record] == [__file__]
+
+
+def test_history_flags_are_booleans_false_unless_set():
+    X, y = _small_regression()
+    net = bp.Network([1, 4, 1], hidden="tanh", seed=3)
+    h = bp.fit(net, X, y, iterations=2)
+    assert h.stopped_early is False and h.interrupted is False
+    inner = net.batch_loss_and_gradient
+    calls = []
+
+    def stop(Xb, Yb):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return inner(Xb, Yb)
+
+    net.batch_loss_and_gradient = stop
+    with pytest.raises(KeyboardInterrupt) as caught:
+        bp.fit(net, X, y, iterations=5)
+    h = caught.value.history
+    assert h.interrupted is True and h.stopped_early is False
