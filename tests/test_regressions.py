@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import time
+import types
 
 import numpy as np
 import pytest
@@ -450,6 +451,8 @@ def test_gradient_out_buffer_is_checked_and_filled():
     np.testing.assert_array_equal(out, grad)
     with pytest.raises(TypeError, match=r"^out must be an array of the backend; got list$"):
         net.batch_loss_and_gradient(X, Y, out=[0.0] * 13)
+    with pytest.raises(TypeError, match=r"^out must be an array of the backend; got SimpleNamespace$"):
+        net.batch_loss_and_gradient(X, Y, out=types.SimpleNamespace(shape=(13,)))
     message = r"^out must be a contiguous flat array of dtype float64 and length dim\(theta\) = 13"
     for bad, got_text in [
         (np.zeros(12), r"got shape \(12,\), dtype float64$"),  # wrong length only
