@@ -583,3 +583,10 @@ def test_history_flags_are_booleans_false_unless_set():
         bp.fit(net, X, y, iterations=5)
     h = caught.value.history
     assert h.interrupted is True and h.stopped_early is False
+
+
+def test_network_gradient_passes_checkpoints_on():
+    net = bp.Network([2, 3, 3, 1], hidden="tanh")
+    X, y = np.ones((4, 2)), np.zeros(4)
+    with pytest.raises(ValueError, match=r"^checkpoints must be between 1 and L = 3 .*; got 4$"):
+        net.gradient(X, y, checkpoints=4)
