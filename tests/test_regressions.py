@@ -590,3 +590,35 @@ def test_network_gradient_passes_checkpoints_on():
     X, y = np.ones((4, 2)), np.zeros(4)
     with pytest.raises(ValueError, match=r"^checkpoints must be between 1 and L = 3 .*; got 4$"):
         net.gradient(X, y, checkpoints=4)
+
+
+def _distinct_arrays(ws):
+    """The arrays a workspace owns (the blocks and zeros are views into one array each)."""
+    arrays = [*ws.hidden, ws.Zt, ws.Gt, ws.Y, ws.m, ws.s, ws.ones]
+    arrays += [v.base for v in (ws.block[1:2] + ws.zeros[1:2])]
+    return arrays
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("p, K, n", [([3, 5, 2], 2, 7), ([4, 9, 6, 3], 1, 300), ([2, 3], 3, 5)])
+def test_workspace_byte_count_and_dtypes_are_those_of_its_arrays(dtype, p, K, n):
+    from backprop._numpy_kernel import Workspace
+
+    ws = Workspace(p, K, np.dtype(dtype), n)
+    arrays = [a for a in _distinct_arrays(ws) if a is not None]
+    assert all(a.dtype == np.dtype(dtype) for a in arrays)
+    assert ws.Y.shape == (n, K) and ws.m.shape == ws.s.shape == (n,)
+    assert ws.nbytes == sum(a.nbytes for a in arrays)
+    assert ws.one_block  # 2 MB blocks hold these batches whole
+
+
+def test_workspace_cache_reuses_a_workspace_and_keeps_to_its_byte_budget():
+    from backprop import _numpy_kernel as kernel
+
+    cache = kernel.WorkspaceCache([10, 2000, 10], 10, np.dtype("float64"))
+    assert cache.get(5) is cache.get(5) and len(cache) == 1
+    cache.clear()
+    for n in (900, 901, 902, 903):  # about 19 MB each: three fit in 64 MiB, not four
+        cache.get(n)
+    kept = sum(w.nbytes for w in cache._kept.values())
+    assert len(cache) == 3 and kept <= kernel.WORKSPACE_BYTES
