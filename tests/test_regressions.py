@@ -622,3 +622,20 @@ def test_workspace_cache_reuses_a_workspace_and_keeps_to_its_byte_budget():
         cache.get(n)
     kept = sum(w.nbytes for w in cache._kept.values())
     assert len(cache) == 3 and kept <= kernel.WORKSPACE_BYTES
+
+
+def test_workspace_budget_edge_and_an_uncached_float32_workspace(monkeypatch):
+    from backprop import _numpy_kernel as kernel
+
+    net = bp.Network([3, 8, 2], hidden="tanh", dtype="float32", seed=1)
+    X = np.linspace(-1, 1, 300, dtype=np.float32).reshape(100, 3)
+    y = np.ones((100, 2), np.float32)
+    want = net.gradient(X, y)
+    cache = net._kernel.workspaces
+    nbytes = kernel.Workspace.layout(cache.p, cache.K, cache.dtype, 100)[2]
+    for budget, kept in [(nbytes, 1), (nbytes - 1, 0)]:  # exactly fits (in float32 bytes), or not
+        monkeypatch.setattr(kernel, "WORKSPACE_BYTES", budget)
+        net.release_workspace()
+        got = net.gradient(X, y)  # the uncached workspace must be float32 too
+        assert got.dtype == np.float32 and len(cache) == kept
+        np.testing.assert_array_equal(got, want)
