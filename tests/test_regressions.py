@@ -639,3 +639,32 @@ def test_workspace_budget_edge_and_an_uncached_float32_workspace(monkeypatch):
         got = net.gradient(X, y)  # the uncached workspace must be float32 too
         assert got.dtype == np.float32 and len(cache) == kept
         np.testing.assert_array_equal(got, want)
+
+
+def test_all_finite_is_exact_for_entries_whose_squares_overflow():
+    from backprop._numpy_kernel import all_finite
+
+    assert all_finite(np.array([1e200, -1e200, 3.0]))
+    assert not all_finite(np.array([1e200, np.inf]))
+    assert not all_finite(np.array([1.0, np.nan]))
+
+
+@pytest.mark.parametrize("p, shape", [
+    ([2, 3, 1], (6, 3)),  # p_1 columns, p_L = 1
+    ([2, 4, 3, 2], (6, 3)),  # p_{L-1} columns
+    ([2, 1, 3], (6,)),  # 1-D targets where p_1 = 1 but p_L = 3
+    ([2, 3, 1, 2], (6,)),  # 1-D targets where p_{L-1} = 1 but p_L = 2
+])
+def test_targets_of_another_layers_width_are_refused(p, shape):
+    net = bp.Network(p)
+    with pytest.raises(ValueError, match=r"^y "):
+        net.gradient(np.ones((6, 2)), np.ones(shape))
+
+
+def test_checked_labels_outlive_the_next_gradient_call():
+    # checked_batch without scratch: the one-hot rows are the caller's to keep
+    net = bp.Network([2, 3, 3], output="softmax")
+    X = np.ones((4, 2))
+    _, Y = net.checked_batch(X, np.array([0, 1, 2, 0]))
+    net.gradient(X, np.array([2, 2, 2, 2]))
+    np.testing.assert_array_equal(Y, np.eye(3)[[0, 1, 2, 0]])
