@@ -668,3 +668,13 @@ def test_checked_labels_outlive_the_next_gradient_call():
     _, Y = net.checked_batch(X, np.array([0, 1, 2, 0]))
     net.gradient(X, np.array([2, 2, 2, 2]))
     np.testing.assert_array_equal(Y, np.eye(3)[[0, 1, 2, 0]])
+
+
+def test_out_buffer_on_the_generic_backend():
+    net = bp.Network([2, 3, 1], hidden="tanh", seed=1, backend="array_api_strict")
+    X, Y = net.checked_batch(np.arange(8.0).reshape(4, 2) / 8, np.ones(4))
+    _, grad = net.batch_loss_and_gradient(X, Y)
+    out = net.xp.zeros(13, dtype=net.xp.float64)
+    _, got = net.batch_loss_and_gradient(X, Y, out=out)
+    assert got is out
+    np.testing.assert_array_equal(bp.to_numpy(out), bp.to_numpy(grad))
