@@ -678,3 +678,10 @@ def test_out_buffer_on_the_generic_backend():
     _, got = net.batch_loss_and_gradient(X, Y, out=out)
     assert got is out
     np.testing.assert_array_equal(bp.to_numpy(out), bp.to_numpy(grad))
+
+
+def test_bad_validation_labels_are_named_y_val():
+    net = bp.Network([2, 3, 3], output="softmax")
+    X, y = np.ones((4, 2)), np.array([0, 1, 2, 0])
+    with pytest.raises(ValueError, match=r"^validation=\(X_val, y_val\): y_val must hold class labels in 0..2 \(K = 3 classes\); got values from 0 to 5$"):
+        bp.fit(net, X, y, iterations=1, validation=(np.ones((2, 2)), np.array([0, 5])))
