@@ -685,3 +685,9 @@ def test_bad_validation_labels_are_named_y_val():
     X, y = np.ones((4, 2)), np.array([0, 1, 2, 0])
     with pytest.raises(ValueError, match=r"^validation=\(X_val, y_val\): y_val must hold class labels in 0..2 \(K = 3 classes\); got values from 0 to 5$"):
         bp.fit(net, X, y, iterations=1, validation=(np.ones((2, 2)), np.array([0, 5])))
+
+
+@pytest.mark.parametrize("alias", ["f8", "float", "d", "f4"])
+def test_dtype_names_are_exact(alias):
+    with pytest.raises(ValueError, match=rf"^dtype must be 'float64' or 'float32'; got '{alias}'$"):
+        bp.Network([2, 1], dtype=alias)
