@@ -701,3 +701,18 @@ def test_bad_validation_labels_are_named_y_val():
 def test_dtype_names_are_exact(alias):
     with pytest.raises(ValueError, match=rf"^dtype must be 'float64' or 'float32'; got '{alias}'$"):
         bp.Network([2, 1], dtype=alias)
+
+
+def test_workspace_cache_byte_budget_is_inclusive_and_evicts_as_many_as_needed(monkeypatch):
+    from backprop import _numpy_kernel as kernel
+
+    cache = kernel.WorkspaceCache([10, 200, 10], 10, np.dtype("float64"))
+    size = {n: kernel.Workspace.layout(cache.p, cache.K, cache.dtype, n)[2]
+            for n in (100, 101, 102, 150)}
+    monkeypatch.setattr(kernel, "WORKSPACE_BYTES", size[100] + size[101] + size[102])
+    for n in (100, 101, 102):
+        cache.get(n)
+    assert len(cache) == 3  # exactly at the budget: all kept
+    cache.get(150)  # the two oldest must go
+    assert sorted(n for n, _ in cache._kept) == [102, 150]
+    assert sum(w.nbytes for w in cache._kept.values()) <= kernel.WORKSPACE_BYTES
