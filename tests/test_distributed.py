@@ -121,7 +121,17 @@ def test_sharded_batch_with_repeats_and_an_empty_shard(client):
 
 def test_client_as_scheduler_address(client):
     net, X, y = classification()
-    g = distributed.gradient(net, X, y, client=client.scheduler.address)
+    # A second Client connecting while the scheduler still cancels the previous test's keys
+    # can fail distributed's own handshake check (`assert len(msg) == 1` in
+    # Client._ensure_connected; seen once in ten `make test` runs): a race inside Dask, not
+    # in the code under test, so the connection is tried again.
+    for attempt in range(3):
+        try:
+            g = distributed.gradient(net, X, y, client=client.scheduler.address)
+            break
+        except AssertionError:
+            if attempt == 2:
+                raise
     assert relative(g, net.gradient(X, y)) < 1e-12
 
 
