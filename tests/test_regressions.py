@@ -13,6 +13,7 @@ import types
 
 import numpy as np
 import pytest
+from test_train import _diverging
 
 import backprop as bp
 
@@ -482,22 +483,15 @@ def test_algorithm1_errors_name_x_and_y():
         bp.algorithm1(reg, np.zeros(2), np.array([0.0, np.nan]))
 
 
-def _diverging_line():
-    net = bp.Network([1, 1], output="identity")
-    net.theta = np.array([1.0, 0.0])
-    X = np.linspace(-3, 3, 11).reshape(-1, 1)
-    return net, X, 2 * X
-
-
 def test_divergence_message_says_how_many_steps_theta_kept():
-    net, X, y = _diverging_line()
+    net, X, y = _diverging()
     with pytest.raises(bp.DivergenceError) as caught:
         bp.fit(net, X, y, optimizer=bp.SteepestDescent(10.0), iterations=10_000,
                evaluate_every=10**6)
     k = caught.value.iteration
     assert f"after {k - 1} steps;" in str(caught.value)
     # the step itself overflows: θ goes back to θ_0
-    net, X, y = _diverging_line()
+    net, X, y = _diverging()
     with pytest.raises(bp.DivergenceError, match=r"after 0 steps;"):
         bp.fit(net, X, y, optimizer=bp.SteepestDescent(1e308), iterations=5,
                evaluate_every=10**6)
@@ -558,7 +552,7 @@ def test_kernel_generic_backward_form_equals_the_in_place_one(monkeypatch, name)
 def test_fit_from_a_non_finite_theta_stops_at_iteration_0():
     # θ's buffer may be written directly; a NaN there is reported at the first batch loss,
     # after 0 steps.
-    net, X, y = _diverging_line()
+    net, X, y = _diverging()
     net.theta_buffer[0] = np.nan
     with pytest.raises(bp.DivergenceError, match=r"batch loss is nan at iteration 1 .*after 0 steps;"):
         bp.fit(net, X, y, iterations=3)
@@ -567,7 +561,7 @@ def test_fit_from_a_non_finite_theta_stops_at_iteration_0():
 @pytest.mark.skipif("MUTANT_UNDER_TEST" in os.environ,
                     reason="mutmut's trampolines add stack frames between the test and fit")
 def test_full_batch_optimiser_warning_points_at_the_call_to_fit():
-    net, X, y = _diverging_line()
+    net, X, y = _diverging()
     with pytest.warns(UserWarning, match=r"^BarzilaiBorwein is meant for full-batch gradients; "
                       r"with batches of 5 of 11 rows") as record:
         bp.fit(net, X, y, optimizer=bp.BarzilaiBorwein(), batch_size=5, iterations=1)
