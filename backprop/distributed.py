@@ -171,7 +171,13 @@ class _Shards:
         return loss / count, self.net.xp.asarray(grad / count, dtype=self.net.theta_buffer.dtype)
 
     def release(self) -> None:
-        self.client.cancel([f for f in self.futures if f is not None])
+        # Future.release withdraws only this client's claim on each shard. Client.cancel
+        # would also broadcast "cancelled-keys" to every client of the scheduler, and a
+        # Client whose handshake is under way then fails distributed's own check of it
+        # (`assert len(msg) == 1` in Client._ensure_connected, distributed 2026.8).
+        for future in self.futures:
+            if future is not None:
+                future.release()
 
 
 _local = None
