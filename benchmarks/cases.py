@@ -7,8 +7,11 @@ is timed, except inside the functions that need it.
 from __future__ import annotations
 
 import gc
+import json
+import os
 import statistics
 import time
+from pathlib import Path
 
 SHAPES = {
     "tiny": (64, [4, 16, 16, 3]),
@@ -147,3 +150,12 @@ def floor_fn(n, p, X, net, dtype):
                 np.dot(D[l], Ws[l - 1], out=D_prev[l])  # Delta_l W_l
 
     return floor
+
+
+def save(results: dict, output: str | None, quick: bool, default: Path) -> None:
+    """Write ``results`` as JSON to ``output``, or to ``default`` unless the run is quick
+    (a --quick run is a smoke test: its times are not kept)."""
+    output = output or (None if quick else str(default))
+    if output:
+        Path(output).write_text(json.dumps(results, indent=1) + "\n")
+        print(f"\nwrote {os.path.relpath(output)}")

@@ -35,46 +35,55 @@ def ratio(a, b):
     return None if a is None or b is None else a / b
 
 
-def summarise(best: dict, shapes: list, dtypes: list) -> tuple[dict, list, str]:
-    """Ratios between best times, the target checks, and the printed table."""
+def _tabulate(shapes: list, dtypes: list, note: str, head: str, cell, method: str):
+    """One table per dtype: ``cell(key)`` gives a cell's ratios and its row after the
+    shape; each cell's backprop/floor and backprop/torch are checked against TARGETS."""
     ratios: dict = {}
     targets: list = []
     lines = []
-    head = (f"{'shape':<7} {'floor':>10} {'backprop':>10} {'/floor':>7} {'/torch':>7} "
-            f"{'internal':>10} {'/floor':>7} {'torch':>10} {'/floor':>7} {'sklearn':>10} "
-            f"{'/torch':>7} {'algorithm2':>10} {'/backprop':>9}")
     for dtype in dtypes:
-        lines.append(f"\n{dtype}  (best round's median per call; ratios are time / time)")
-        lines.append(head)
-        lines.append("-" * len(head))
+        lines += [f"\n{dtype}  ({note})", head, "-" * len(head)]
         for shape in shapes:
             key = f"{shape}/{dtype}"
-            t = {lib: best.get(lib, {}).get(key, {}).get("seconds") for lib in LIBS}
-            r = {
-                "backprop/floor": ratio(t["backprop"], t["floor"]),
-                "backprop/torch": ratio(t["backprop"], t["torch"]),
-                "internal/floor": ratio(t["internal"], t["floor"]),
-                "torch/floor": ratio(t["torch"], t["floor"]),
-                "sklearn/torch": ratio(t["sklearn"], t["torch"]),
-                "sklearn/floor": ratio(t["sklearn"], t["floor"]),
-                "algorithm2/backprop": ratio(t["algorithm2"], t["backprop"]),
-            }
-            ratios[key] = r
-            lines.append(
-                f"{shape:<7} {fmt_time(t['floor']):>10} {fmt_time(t['backprop']):>10} "
-                f"{fmt_ratio(r['backprop/floor']):>7} {fmt_ratio(r['backprop/torch']):>7} "
-                f"{fmt_time(t['internal']):>10} {fmt_ratio(r['internal/floor']):>7} "
-                f"{fmt_time(t['torch']):>10} {fmt_ratio(r['torch/floor']):>7} "
-                f"{fmt_time(t['sklearn']):>10} {fmt_ratio(r['sklearn/torch']):>7} "
-                f"{fmt_time(t['algorithm2']):>10} {fmt_ratio(r['algorithm2/backprop']):>9}"
-            )
-            max_floor, max_torch = TARGETS[shape]
-            for what, value, limit in (("backprop/floor", r["backprop/floor"], max_floor),
-                                       ("backprop/torch", r["backprop/torch"], max_torch)):
-                targets.append({"cell": key, "ratio": what, "method": "best rounds",
+            ratios[key], row = cell(key)
+            lines.append(f"{shape:<7} {row}")
+            limits = zip(("backprop/floor", "backprop/torch"), TARGETS[shape], strict=True)
+            for what, limit in limits:
+                value = ratios[key][what]
+                targets.append({"cell": key, "ratio": what, "method": method,
                                 "value": value, "limit": limit,
                                 "met": None if value is None else value <= limit})
     return ratios, targets, "\n".join(lines)
+
+
+def summarise(best: dict, shapes: list, dtypes: list) -> tuple[dict, list, str]:
+    """Ratios between best times, the target checks, and the printed table."""
+    head = (f"{'shape':<7} {'floor':>10} {'backprop':>10} {'/floor':>7} {'/torch':>7} "
+            f"{'internal':>10} {'/floor':>7} {'torch':>10} {'/floor':>7} {'sklearn':>10} "
+            f"{'/torch':>7} {'algorithm2':>10} {'/backprop':>9}")
+
+    def cell(key):
+        t = {lib: best.get(lib, {}).get(key, {}).get("seconds") for lib in LIBS}
+        r = {
+            "backprop/floor": ratio(t["backprop"], t["floor"]),
+            "backprop/torch": ratio(t["backprop"], t["torch"]),
+            "internal/floor": ratio(t["internal"], t["floor"]),
+            "torch/floor": ratio(t["torch"], t["floor"]),
+            "sklearn/torch": ratio(t["sklearn"], t["torch"]),
+            "sklearn/floor": ratio(t["sklearn"], t["floor"]),
+            "algorithm2/backprop": ratio(t["algorithm2"], t["backprop"]),
+        }
+        return r, (
+            f"{fmt_time(t['floor']):>10} {fmt_time(t['backprop']):>10} "
+            f"{fmt_ratio(r['backprop/floor']):>7} {fmt_ratio(r['backprop/torch']):>7} "
+            f"{fmt_time(t['internal']):>10} {fmt_ratio(r['internal/floor']):>7} "
+            f"{fmt_time(t['torch']):>10} {fmt_ratio(r['torch/floor']):>7} "
+            f"{fmt_time(t['sklearn']):>10} {fmt_ratio(r['sklearn/torch']):>7} "
+            f"{fmt_time(t['algorithm2']):>10} {fmt_ratio(r['algorithm2/backprop']):>9}"
+        )
+
+    return _tabulate(shapes, dtypes, "best round's median per call; ratios are time / time",
+                     head, cell, "best rounds")
 
 
 def _paired(all_rounds: list, lib: str, key: str):
@@ -89,33 +98,21 @@ def _paired(all_rounds: list, lib: str, key: str):
 
 def summarise_paired(all_rounds: list, shapes: list, dtypes: list) -> tuple[dict, list, str]:
     """Same-process ratios: each library against the floor timed beside it."""
-    ratios: dict = {}
-    targets: list = []
     head = (f"{'shape':<7} {'backprop':>9} {'internal':>9} {'torch':>9} {'sklearn':>9} "
             f"{'backprop/torch':>15}")
-    lines = []
-    for dtype in dtypes:
-        lines.append(f"\n{dtype}  (same-process ratios to the floor, median over rounds)")
-        lines.append(head)
-        lines.append("-" * len(head))
-        for shape in shapes:
-            key = f"{shape}/{dtype}"
-            r = {f"{lib}/floor": _paired(all_rounds, lib, key)
-                 for lib in ("backprop", "internal", "torch", "sklearn")}
-            r["backprop/torch"] = ratio(r["backprop/floor"], r["torch/floor"])
-            ratios[key] = r
-            lines.append(
-                f"{shape:<7} {fmt_ratio(r['backprop/floor']):>9} "
-                f"{fmt_ratio(r['internal/floor']):>9} {fmt_ratio(r['torch/floor']):>9} "
-                f"{fmt_ratio(r['sklearn/floor']):>9} {fmt_ratio(r['backprop/torch']):>15}"
-            )
-            max_floor, max_torch = TARGETS[shape]
-            for what, limit in (("backprop/floor", max_floor), ("backprop/torch", max_torch)):
-                value = r[what]
-                targets.append({"cell": key, "ratio": what, "method": "same process",
-                                "value": value, "limit": limit,
-                                "met": None if value is None else value <= limit})
-    return ratios, targets, "\n".join(lines)
+
+    def cell(key):
+        r = {f"{lib}/floor": _paired(all_rounds, lib, key)
+             for lib in ("backprop", "internal", "torch", "sklearn")}
+        r["backprop/torch"] = ratio(r["backprop/floor"], r["torch/floor"])
+        return r, (
+            f"{fmt_ratio(r['backprop/floor']):>9} "
+            f"{fmt_ratio(r['internal/floor']):>9} {fmt_ratio(r['torch/floor']):>9} "
+            f"{fmt_ratio(r['sklearn/floor']):>9} {fmt_ratio(r['backprop/torch']):>15}"
+        )
+
+    return _tabulate(shapes, dtypes, "same-process ratios to the floor, median over rounds",
+                     head, cell, "same process")
 
 
 def gpu_table(best: dict, shapes: list, dtypes: list) -> str:

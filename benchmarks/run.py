@@ -58,6 +58,7 @@ from cases import (
     SHAPES,
     THREAD_VARS,
     limit_threads,
+    save,
 )
 from experiments import memory, polyreg
 from libraries import GPU_LIBS, LIBS, bench_cell, gpu_cell
@@ -342,10 +343,7 @@ def main(argv=None) -> int:
         _cpu_results(args, env, results, all_rounds)
     # A GPU run never overwrites the stored CPU results (the book reads both files).
     default = "results-gpu.json" if args.gpu else "results.json"
-    output = args.output or (None if args.quick else str(HERE / default))
-    if output:
-        Path(output).write_text(json.dumps(results, indent=1) + "\n")
-        print(f"\nwrote {os.path.relpath(output)}")
+    save(results, args.output, args.quick, HERE / default)
     return 0
 
 

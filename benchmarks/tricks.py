@@ -18,13 +18,12 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
 from pathlib import Path
 
-from cases import THREAD_VARS, case, limit_threads, time_blocks
+from cases import THREAD_VARS, case, limit_threads, save, time_blocks
 
 HERE = Path(__file__).resolve().parent
 SHAPES = ["tiny", "small", "medium"]
@@ -88,10 +87,7 @@ def main(argv=None) -> int:
         results["shapes"][shape] = cell = measure(shape, "float64", budget)
         print(f"{shape:<7} " + "  ".join(f"{k} {v:5.2f}x" for k, v in cell["over_kernel"].items()),
               flush=True)
-    output = args.output or (None if args.quick else str(HERE / "results-tricks.json"))
-    if output:
-        Path(output).write_text(json.dumps(results, indent=1) + "\n")
-        print(f"wrote {os.path.relpath(output)}")
+    save(results, args.output, args.quick, HERE / "results-tricks.json")
     return 0
 
 
