@@ -45,6 +45,22 @@ def test_sync_is_called_around_each_measurement(clock):
     assert events == (["sync"] + ["f"] * 3 + ["sync"]) * 2
 
 
+def test_another_clock_is_read_instead_of_the_wall_clock(clock):
+    cpu = {"now": 0.0}
+    costs = iter([0.5, 0.2, 0.4])  # CPU seconds of each call; the wall clock runs 10 times faster
+
+    def f():
+        cost = next(costs)
+        cpu["now"] += cost
+        clock["now"] += 10 * cost
+
+    assert bp.timing.best_time(f, repeat=3, number=1, clock=lambda: cpu["now"]) == (
+        pytest.approx(0.2))
+    assert clock["now"] == pytest.approx(11.0)  # the wall clock moved, and was not used
+    with pytest.raises(TypeError, match="clock must be a function returning seconds.*got float"):
+        bp.timing.best_time(f, clock=0.5)
+
+
 @pytest.mark.parametrize("kwargs", [dict(repeat=0), dict(number=0), dict(repeat=1.5)])
 def test_bad_arguments(kwargs):
     with pytest.raises((ValueError, TypeError), match="repeat|number"):
