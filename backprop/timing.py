@@ -1,4 +1,4 @@
-"""Wall-clock timing for the book's measurements: the best of several repeats.
+"""Timing for the book's measurements: the best of several repeats.
 
     t(f) = min over `repeat` measurements of (time of `number` calls of f) / number
 
@@ -37,9 +37,9 @@ def best_time(f, *args, repeat=5, number=None, min_time=0.01, sync=None,
     if clock is not None and not callable(clock):
         raise TypeError(f"clock must be a function returning seconds, such as "
                         f"time.process_time; got {type(clock).__name__}")
+    read = clock or time.perf_counter
 
     def measure(k: int) -> float:
-        read = clock or time.perf_counter  # looked up per call: tests replace perf_counter
         sync()
         start = read()
         for _ in range(k):

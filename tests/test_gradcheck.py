@@ -332,17 +332,17 @@ def trained(request):
 
 
 def _same_function_in_float64(net, X, y):
-    """The gradient of the network's own function (θ, and the batch rounded to its dtype)
-    computed in float64, and per block (W_l, b_l) how far the network's gradient is from it
-    relative to its size: the rounding of the network's dtype, measured independently of
-    gradcheck."""
+    """A float64 copy of the network and the batch rounded to its dtype (the function it
+    computes, in float64); the copy's gradient; and per block (W_l, b_l) how far the
+    network's gradient is from it relative to its size: the rounding of the network's
+    dtype, measured independently of gradcheck."""
     ref = net.copy(backend="numpy", dtype="float64")
     X64, y64 = X.astype(net.dtype).astype(np.float64), y.astype(net.dtype).astype(np.float64)
     exact = ref.gradient(X64, y64)
     own = bp.to_numpy(net.gradient(X, y)).astype(np.float64)
     noise = [tuple(np.linalg.norm(own[s] - exact[s]) / np.linalg.norm(exact[s]) for s in pair)
              for pair in net.layer_slices()]
-    return exact, noise
+    return (ref, X64, y64), exact, noise
 
 
 def test_no_false_alarm_at_a_trained_theta(trained):
@@ -358,7 +358,7 @@ def test_no_false_alarm_at_a_trained_theta(trained):
     # 1e-11 for ε ℓ / h). What is left of the error is the network's own rounding, which
     # depends on the θ that 3000 float32 steps reach on this machine (‖∂ℓ/∂θ‖ of 6e-5 on
     # AVX2 left 3e-3 of it): so it is bounded by that rounding, measured, not by a number.
-    exact, noise = _same_function_in_float64(net, X, y)
+    _, exact, noise = _same_function_in_float64(net, X, y)
     assert result.numeric.dtype == np.float64
     np.testing.assert_array_equal(result.indices, np.arange(net.dim_theta))
     for pair, block_noise, errors in zip(net.layer_slices(), noise, result.layer_errors,
@@ -391,10 +391,9 @@ def test_one_percent_error_in_one_layer_is_caught(trained, layer, where):
     # three summation orders: at most ten times the rounding measured here) and the
     # differences' own rounding (what a float64 network with this θ is allowed beyond its
     # tolerance), not more.
-    _, noise = _same_function_in_float64(net, X, y)
-    ref = net.copy(dtype="float64")
-    X64, y64 = X.astype(net.dtype).astype(np.float64), y.astype(net.dtype).astype(np.float64)
-    differences = bp.gradcheck(ref, X64, y64).layer_allowed[layer - 1][0] - 1e-6
+    float64_problem, _, noise = _same_function_in_float64(net, X, y)
+    in_float64 = bp.gradcheck(*float64_problem)
+    differences = in_float64.layer_allowed[layer - 1][0] - in_float64.tolerance
     assert aW <= result.tolerance + 10 * noise[layer - 1][0] + 1.01 * differences
     # So the bug is caught wherever rounding leaves room for it: always in float64 or at the
     # initial θ (by a factor of 3 at least); at a trained float32 θ, where ‖∂ℓ/∂θ‖ is a
