@@ -57,7 +57,7 @@ audit: $(STAMP) $(NODE_DIR)/.lighthouse-$(LIGHTHOUSE_VERSION)
 test: unit nbval
 	rm -rf _build/html _build/.doctrees
 	$(MAKE) book-from-stored-outputs
-	$(PY) -m pytest tests/test_book_html.py -q
+	$(PY) -m pytest tests/test_book_html.py tests/test_reader_install.py -q
 
 # make test's book build: the HTML from the outputs stored in the notebooks, not executed again.
 # nbval has just run every notebook twice and compared each stored output with a fresh one, so
@@ -73,12 +73,12 @@ book-from-stored-outputs: $(STAMP) $(NODE_DIR)/.katex-$(KATEX_VERSION)
 	$(JB_BUILD) --config $(STORED_CONFIG)
 
 unit: $(STAMP)
-	$(PY) -m pytest tests -q --ignore=tests/test_book_html.py --cov=backprop --cov-branch --cov-report=term-missing:skip-covered
+	$(PY) -m pytest tests -q --ignore=tests/test_book_html.py --ignore=tests/test_reader_install.py --cov=backprop --cov-branch --cov-report=term-missing:skip-covered
 
 # The property tests with many fresh random examples (make test's are derandomized), e.g.
 # `make test-thorough SEED=12` to replay one run; prints how many examples each test ran.
 test-thorough: $(STAMP)
-	HYPOTHESIS_PROFILE=thorough $(PY) -m pytest tests -q --ignore=tests/test_book_html.py \
+	HYPOTHESIS_PROFILE=thorough $(PY) -m pytest tests -q --ignore=tests/test_book_html.py --ignore=tests/test_reader_install.py \
 	  -p no:cacheprovider --hypothesis-show-statistics $(if $(SEED),--hypothesis-seed=$(SEED))
 
 # Mutation testing of the core modules ([tool.mutmut] in pyproject.toml; slow, not part of
@@ -90,7 +90,7 @@ mutation: $(STAMP)
 
 # Branch coverage of the package as HTML (htmlcov/index.html); make test prints the summary.
 coverage: $(STAMP)
-	$(PY) -m pytest tests -q --ignore=tests/test_book_html.py --cov=backprop --cov-branch \
+	$(PY) -m pytest tests -q --ignore=tests/test_book_html.py --ignore=tests/test_reader_install.py --cov=backprop --cov-branch \
 	  --cov-report=html --cov-report=term:skip-covered
 
 NBVAL := $(PY) -m pytest --nbval book/ --nbval-sanitize-with book/sanitize.cfg -q -p no:randomly
@@ -127,7 +127,7 @@ bench: $(STAMP)
 bench-gpu: $(STAMP)
 	$(PY) -m pip install --quiet -r requirements-gpu.txt -r benchmarks/requirements.txt
 	$(PY) -c "import cupy, sys; sys.exit(0 if cupy.is_available() else 'no CUDA device')"
-	$(PY) -m pytest tests -q -m gpu --ignore=tests/test_book_html.py
+	$(PY) -m pytest tests -q -m gpu --ignore=tests/test_book_html.py --ignore=tests/test_reader_install.py
 	$(PY) benchmarks/run.py --gpu
 
 lint: $(STAMP)

@@ -433,6 +433,7 @@ def _meta_description(app, pagename, templatename, context, doctree) -> None:
 
 
 def setup(app):
+    app.setup_extension("book_downloads")  # the reader's downloads and the citation
     app.add_config_value("katex_dist", ".node/node_modules/katex/dist", "html")
     app.add_config_value("katex_macros", {}, "html")
     app.add_config_value("book_description", "", "html")

@@ -1,0 +1,198 @@
+"""A reader's route, from the built site's downloads to a running chapter (``make test``, after
+the book build).
+
+The files are found as a reader finds them: the links of the running page and the download
+menu of every page. The distributions are checked (name, version, ``twine check``), then the
+notebook archive is unpacked outside the checkout, a fresh virtual environment is made there
+and the package installed into it exactly as the archive's README says (the package from the
+wheel beside the notebooks, its dependencies from the package index), and chapters 4 and 8 are
+executed with nbclient in that environment. The package those chapters import must be the
+installed wheel, not this checkout.
+
+Needs the package index (CI reaches it). Without a built book the module is skipped.
+"""
+
+from __future__ import annotations
+
+import email.parser
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+from urllib.parse import unquote
+
+import pytest
+import yaml
+from bs4 import BeautifulSoup
+
+import backprop
+
+ROOT = Path(__file__).resolve().parents[1]
+HTML = Path(os.environ.get("BOOK_HTML", ROOT / "_build" / "html")).resolve()
+RUNNING = HTML / "book" / "running.html"
+CHAPTERS_RUN = ("04_algorithm1", "08_multilogit")
+DIST_NAME = "backprop-book"
+
+pytestmark = pytest.mark.skipif(
+    not RUNNING.is_file(), reason="no built book: run `make book` first (`make test` does)"
+)
+
+
+def _downloads_linked(page: Path) -> dict[str, Path]:
+    """The files of downloads/ that a page links to, by suffix ('.zip', '.whl', '.tar.gz')."""
+    soup = BeautifulSoup(page.read_text(encoding="utf-8"), "html.parser")
+    found = {}
+    for a in soup.find_all("a", href=True):
+        target = (page.parent / unquote(a["href"].split("#")[0])).resolve()
+        if target.parent == HTML / "downloads":
+            suffix = ".tar.gz" if target.name.endswith(".tar.gz") else target.suffix
+            found[suffix] = target
+    return found
+
+
+@pytest.fixture(scope="module")
+def downloads() -> dict[str, Path]:
+    files = _downloads_linked(RUNNING)
+    assert set(files) == {".zip", ".whl", ".tar.gz"}, f"running.html links to {files}"
+    missing = [str(p) for p in files.values() if not p.is_file()]
+    assert not missing, f"linked downloads missing from the site: {missing}"
+    return files
+
+
+def test_every_page_offers_the_notebooks_and_the_wheel(downloads):
+    pages = [p for p in HTML.joinpath("book").glob("*.html")]
+    assert len(pages) >= 20
+    bad = [p.name for p in pages if {".zip", ".whl"} - set(_downloads_linked(p))]
+    assert not bad, f"pages whose download menu lacks the archive or the wheel: {bad}"
+    index = _downloads_linked(HTML / "book" / "index.html")
+    assert index[".zip"] == downloads[".zip"]
+
+
+def _metadata(wheel: Path) -> email.message.Message:
+    with zipfile.ZipFile(wheel) as z:
+        name = next(n for n in z.namelist() if n.endswith(".dist-info/METADATA"))
+        return email.parser.Parser().parsestr(z.read(name).decode())
+
+
+def test_distribution_name_version_and_metadata(downloads):
+    meta = _metadata(downloads[".whl"])
+    assert meta["Name"] == DIST_NAME != "backprop"  # `backprop` on the index is another project
+    citation = yaml.safe_load((ROOT / "CITATION.cff").read_text(encoding="utf-8"))
+    assert meta["Version"] == backprop.__version__ == str(citation["version"])
+    assert meta["License-Expression"] == "MIT"
+    assert meta["Author"] or meta["Author-email"], "no author in the metadata"
+    assert meta.get_all("Classifier"), "no classifiers"
+    assert meta["Description-Content-Type"] == "text/markdown"
+    assert "book" in meta.get_all("Provides-Extra")
+    assert downloads[".whl"].name.startswith(f"backprop_book-{meta['Version']}-")
+    assert downloads[".tar.gz"].name == f"backprop_book-{meta['Version']}.tar.gz"
+
+
+def test_twine_check_passes(downloads):
+    result = subprocess.run(
+        [sys.executable, "-m", "twine", "check", "--strict",
+         str(downloads[".whl"]), str(downloads[".tar.gz"])],
+        capture_output=True, text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count("PASSED") == 2, result.stdout
+
+
+def _toc_notebooks() -> set[str]:
+    text = (ROOT / "_toc.yml").read_text(encoding="utf-8")
+    files = re.findall(r"file:\s*(book/\S+)", text)
+    return {f"{f.removeprefix('book/')}.ipynb" for f in files if (ROOT / f"{f}.ipynb").is_file()}
+
+
+def test_archive_holds_every_chapter_the_wheel_and_a_readme(downloads):
+    with zipfile.ZipFile(downloads[".zip"]) as z:
+        names = z.namelist()
+        top = {n.split("/")[0] for n in names}
+        assert top == {"backprop-notebooks"}, top
+        members = {n.split("/", 1)[1] for n in names}
+        notebooks = {m.removeprefix("book/") for m in members if m.startswith("book/")}
+        assert notebooks == _toc_notebooks()
+        assert z.read(f"backprop-notebooks/{downloads['.whl'].name}") == downloads[".whl"].read_bytes()
+        readme = z.read("backprop-notebooks/README.md").decode()
+        assert f'--find-links . "{DIST_NAME}[book]"' in readme
+        # chapters 11, 12 and appendix A2 read the stored benchmark results
+        assert "benchmarks/results.json" in members
+        for name in notebooks:
+            nb = json.loads(z.read(f"backprop-notebooks/book/{name}"))
+            cells = nb["cells"]
+            first_code = next(i for i, c in enumerate(cells) if c["cell_type"] == "code")
+            note = cells[first_code - 1]
+            assert "reader-note" in note["metadata"].get("tags", []), name
+            assert f'%pip install --find-links .. \\"{DIST_NAME}[book]\\"' in json.dumps(
+                note["source"]
+            ), name
+
+
+def _run(cmd, **kwargs):
+    result = subprocess.run(cmd, capture_output=True, text=True, **kwargs)
+    assert result.returncode == 0, f"{cmd} failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+    return result
+
+
+EXECUTE = r"""
+import json, sys, nbformat
+from nbclient import NotebookClient
+folder, names = sys.argv[1], sys.argv[2:]
+report = {}
+for name in names:
+    nb = nbformat.read(f"{folder}/{name}.ipynb", as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell(
+        "import backprop, importlib.metadata\n"
+        "print(backprop.__file__)\n"
+        "print(importlib.metadata.version('backprop-book'))"))
+    NotebookClient(nb, timeout=900, kernel_name="python3",
+                   resources={"metadata": {"path": folder}}).execute()
+    report[name] = nb.cells[-1].outputs[0]["text"].split()
+print(json.dumps(report))
+"""
+
+
+def test_reader_installs_from_the_downloads_and_runs_chapters(downloads, tmp_path_factory):
+    work = tmp_path_factory.mktemp("reader")
+    assert ROOT not in work.parents, "the reader's folder must be outside the checkout"
+    with zipfile.ZipFile(downloads[".zip"]) as z:
+        z.extractall(work)
+    folder = work / "backprop-notebooks"
+    venv = folder / ".venv"
+    python = venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+    # The reader's shell: nothing of this checkout's environment on the path.
+    env = {k: v for k, v in os.environ.items()
+           if k not in {"PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME", "PYTHONSTARTUP"}}
+    env |= {
+        "PATH": f"{python.parent}{os.pathsep}{env.get('PATH', '')}",
+        "JUPYTER_DATA_DIR": str(work / "jupyter-data"),  # no kernel specs of this machine
+        "JUPYTER_CONFIG_DIR": str(work / "jupyter-config"),
+        "IPYTHONDIR": str(work / "ipython"),
+        "MPLBACKEND": "agg",
+    }
+    env.pop("JUPYTER_PATH", None)
+    start = time.perf_counter()
+    _run([sys.executable, "-m", "venv", str(venv)], cwd=folder, env=env)
+    _run([str(python), "-m", "pip", "install", "--quiet", "--find-links", ".",
+          f"{DIST_NAME}[book]"], cwd=folder, env=env, timeout=1800)
+    installed = time.perf_counter() - start
+    size = sum(f.stat().st_size for f in venv.rglob("*") if f.is_file() and not f.is_symlink())
+    print(f"reader's install: {installed:.0f} s, {size / 1e6:.0f} MB")
+
+    pip_show = _run([str(python), "-m", "pip", "show", "-f", DIST_NAME], cwd=folder, env=env)
+    assert "Editable project location" not in pip_show.stdout
+
+    result = _run([str(python), "-c", EXECUTE, str(folder / "book"), *CHAPTERS_RUN],
+                  cwd=folder, env=env, timeout=1800)
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    site = _run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                cwd=folder, env=env).stdout.strip()
+    for chapter in CHAPTERS_RUN:
+        path, version = report[chapter]
+        assert Path(path).resolve().is_relative_to(Path(site).resolve()), (chapter, path, site)
+        assert not Path(path).resolve().is_relative_to(ROOT), (chapter, path)
+        assert version == backprop.__version__
