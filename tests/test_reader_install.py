@@ -196,3 +196,47 @@ def test_reader_installs_from_the_downloads_and_runs_chapters(downloads, tmp_pat
         assert Path(path).resolve().is_relative_to(Path(site).resolve()), (chapter, path, site)
         assert not Path(path).resolve().is_relative_to(ROOT), (chapter, path)
         assert version == backprop.__version__
+
+
+# --------------------------------------------------------------------------- the reader's pages
+
+
+def _page_text(name: str) -> BeautifulSoup:
+    soup = BeautifulSoup((HTML / "book" / f"{name}.html").read_text(encoding="utf-8"),
+                         "html.parser")
+    return soup.find("article") or soup
+
+
+def test_running_page_is_download_install_open_without_make():
+    article = _page_text("running")
+    headings = [h.get_text(" ", strip=True).rstrip("#").strip() for h in article.find_all("h2")]
+    assert headings[:3] == ["1. Download", "2. Install", "3. Open a chapter"], headings
+    commands = " ".join(el.get_text() for el in article.find_all(["pre", "code"]))
+    assert not re.search(r"\bmake\b", commands), "running.html shows a make command"
+    assert "python -m venv" in commands or "python3 -m venv" in commands
+    assert "MathJax" not in article.get_text()
+
+
+def test_landing_page_starts_readers_before_the_contents():
+    article = _page_text("index")
+    links = article.find_all("a", href=True)
+    hrefs = [a["href"] for a in links]
+    toc = links.index(article.select_one(".toctree-wrapper a[href]"))
+    start = hrefs.index("01_training.html")
+    bridge = hrefs.index("bridge.html")
+    assert start < toc and bridge < toc, "the entries must come before the contents"
+    text = article.get_text(" ", strip=True)
+    for part in ("Part I", "Part II", "Part III", "Part IV"):
+        assert part in text.split("Contents")[0], f"'What you will learn' misses {part}"
+
+
+def test_every_page_names_version_and_licences_in_its_footer():
+    bad = []
+    for page in HTML.joinpath("book").glob("*.html"):
+        footer = BeautifulSoup(page.read_text(encoding="utf-8"), "html.parser").find(
+            class_="extra_footer"
+        )
+        text = footer.get_text(" ", strip=True) if footer else ""
+        if not ("CC BY 4.0" in text and "MIT" in text and backprop.__version__ in text):
+            bad.append(page.name)
+    assert not bad, f"pages without version and licences in the footer: {bad}"
