@@ -183,6 +183,11 @@ def test_reader_installs_from_the_downloads_and_runs_chapters(downloads, tmp_pat
     size = sum(f.stat().st_size for f in venv.rglob("*") if f.is_file() and not f.is_symlink())
     print(f"reader's install: {installed:.0f} s, {size / 1e6:.0f} MB")
 
+    # Offline, once the dependencies are there, the same command needs no index (running.md).
+    offline = _run([str(python), "-m", "pip", "install", "--no-index", "--find-links", ".",
+                    f"{DIST_NAME}[book]"], cwd=folder, env=env)
+    assert f"Requirement already satisfied: {DIST_NAME}" in offline.stdout, offline.stdout
+
     pip_show = _run([str(python), "-m", "pip", "show", "-f", DIST_NAME], cwd=folder, env=env)
     assert "Editable project location" not in pip_show.stdout
 
