@@ -1,5 +1,6 @@
-# The two commands a reader needs: `make book` and `make test`. Every target sets up
-# .venv from requirements.txt (and installs this package into it) when that is missing.
+# The two commands that set everything up on a fresh machine: `make book` and `make test` (readers
+# need neither: book/running.md). Every target sets up .venv from requirements.txt (and installs
+# this package into it) when that is missing.
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
@@ -18,7 +19,7 @@ LIGHTHOUSE_VERSION := 12.8.2
 
 help:
 	@echo "make book       build the HTML book in _build/html (offline, warnings are errors)"
-	@echo "make test       unit tests, nbval on every notebook, and a warnings-as-errors book build"
+	@echo "make test       unit tests, nbval on every notebook, a warnings-as-errors book build, its checks and the reader's install"
 	@echo "make audit      Lighthouse on every page of the built book (mobile; fails below targets)"
 	@echo "make notebooks  re-execute every notebook in place (fresh kernel, top to bottom)"
 	@echo "make lab        open the chapters in JupyterLab"
@@ -54,6 +55,9 @@ audit: $(STAMP) $(NODE_DIR)/.lighthouse-$(LIGHTHOUSE_VERSION)
 	test -f _build/html/index.html || $(MAKE) book
 	$(PY) tests/audit_book.py
 
+# After the book build: its checks (tests/test_book_html.py), then a reader's route
+# (tests/test_reader_install.py: the site's downloads installed into a fresh venv outside the
+# checkout, the dependencies from the package index, chapters 4 and 8 run there; about a minute).
 test: unit nbval
 	rm -rf _build/html _build/.doctrees
 	$(MAKE) book-from-stored-outputs

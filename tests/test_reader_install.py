@@ -118,7 +118,7 @@ def test_archive_holds_every_chapter_the_wheel_and_a_readme(downloads):
         assert notebooks == _toc_notebooks()
         assert z.read(f"backprop-notebooks/{downloads['.whl'].name}") == downloads[".whl"].read_bytes()
         readme = z.read("backprop-notebooks/README.md").decode()
-        assert f'--find-links . "{DIST_NAME}[book]"' in readme
+        assert f'pip install -f . "{DIST_NAME}[book]"' in readme
         # chapters 11, 12 and appendix A2 read the stored benchmark results
         assert "benchmarks/results.json" in members
         for name in notebooks:
@@ -177,8 +177,10 @@ def test_reader_installs_from_the_downloads_and_runs_chapters(downloads, tmp_pat
     env.pop("JUPYTER_PATH", None)
     start = time.perf_counter()
     _run([sys.executable, "-m", "venv", str(venv)], cwd=folder, env=env)
-    _run([str(python), "-m", "pip", "install", "--quiet", "--find-links", ".",
-          f"{DIST_NAME}[book]"], cwd=folder, env=env, timeout=1800)
+    # The README's command, in the venv: pip install -f . "backprop-book[book]"
+    pip = python.parent / ("pip.exe" if os.name == "nt" else "pip")
+    _run([str(pip), "install", "--quiet", "-f", ".", f"{DIST_NAME}[book]"],
+         cwd=folder, env=env, timeout=1800)
     installed = time.perf_counter() - start
     size = sum(f.stat().st_size for f in venv.rglob("*") if f.is_file() and not f.is_symlink())
     print(f"reader's install: {installed:.0f} s, {size / 1e6:.0f} MB")

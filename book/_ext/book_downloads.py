@@ -119,18 +119,19 @@ Python 3.10 or newer. In this folder, on Linux or macOS:
 
     python3 -m venv .venv
     source .venv/bin/activate
-    python -m pip install --find-links . "{dist}[book]"
+    pip install -f . "{dist}[book]"
 
 On Windows (PowerShell or cmd):
 
     py -m venv .venv
     .venv\\Scripts\\activate
-    python -m pip install --find-links . "{dist}[book]"
+    pip install -f . "{dist}[book]"
 
-pip takes the package from the wheel in this folder and NumPy, matplotlib, scikit-learn,
+`-f .` (short for `--find-links .`) makes pip take the package from the wheel in this
+folder, and NumPy, matplotlib, scikit-learn,
 Dask and JupyterLab from the package index. (`pip install backprop` would fetch an unrelated
 package of that name.) The page "Coming from scikit-learn or PyTorch" also needs PyTorch:
-`python -m pip install --find-links . "{dist}[book,torch]"`.
+`pip install -f . "{dist}[book,torch]"`.
 
 ## Run
 
