@@ -16,6 +16,8 @@
   build has copied it (see ``_image_sizes``).
 * ``<link rel="preload">`` for the KaTeX fonts a page uses (see ``_preload_fonts``), and the
   KaTeX fonts cut down to the characters the book's formulas contain (``_subset_katex_fonts``).
+* The algorithms numbered as the lecture numbers them (``book_algorithm_numbers``: label ->
+  number), not by chapter: see ``_algorithm_numbers``.
 * ``<meta name="description">``: the page's first paragraph (its formulas as plain text),
   shortened to about 160 characters; pages without one get ``book_description``.
 """
@@ -432,11 +434,34 @@ def _meta_description(app, pagename, templatename, context, doctree) -> None:
         context["metatags"] = context.get("metatags", "") + tag
 
 
+def _algorithm_numbers(app, env) -> None:
+    """Give each algorithm box the number of ``book_algorithm_numbers``.
+
+    Sphinx numbers the boxes by chapter, so the lecture's Algorithm 1 and 2 came out as
+    "Algorithm 4.1" and "5.1" (and steepest descent as "Algorithm 1.1"). The boxes and every
+    ``{prf:ref}`` read their numbers from ``env.toc_fignumbers``, which is set here once Sphinx
+    has filled it. An algorithm missing from the table is a build warning."""
+    wanted = dict(app.config.book_algorithm_numbers)
+    for docname, kinds in env.toc_fignumbers.items():
+        for label in list(kinds.get("algorithm", {})):
+            if label in wanted:
+                kinds["algorithm"][label] = (wanted.pop(label),)
+            else:
+                logger.warning("algorithm %r has no number in book_algorithm_numbers", label,
+                               location=docname)
+    for label in wanted:
+        logger.warning("book_algorithm_numbers names %r, which no page defines", label)
+    return []
+
+
 def setup(app):
     app.setup_extension("book_downloads")  # the reader's downloads and the citation
     app.add_config_value("katex_dist", ".node/node_modules/katex/dist", "html")
     app.add_config_value("katex_macros", {}, "html")
     app.add_config_value("book_description", "", "html")
+    app.add_config_value("book_algorithm_numbers", {}, "env")
+    # After the toctree collector (priority 500) has numbered the figures and boxes.
+    app.connect("env-get-updated", _algorithm_numbers, priority=900)
     # Before sphinxcontrib.katex's own builder-inited handler (priority 500) reads the paths.
     app.connect("builder-inited", _katex_setup, priority=400)
     app.connect("html-page-context", _meta_description)
