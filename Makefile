@@ -15,11 +15,12 @@ NPM      := $(VENV)/bin/npm install --prefix $(NODE_DIR) --save-exact --no-audit
 KATEX_VERSION      := 0.16.22
 LIGHTHOUSE_VERSION := 12.8.2
 
-.PHONY: book book-from-stored-outputs audit test unit nbval notebooks lab bench bench-gpu lint clean help test-thorough mutation coverage
+.PHONY: book book-from-stored-outputs stored-config pdf audit test unit nbval notebooks lab bench bench-gpu lint clean help test-thorough mutation coverage
 
 help:
 	@echo "make book       build the HTML book in _build/html (offline, warnings are errors)"
 	@echo "make test       unit tests, nbval on every notebook, a warnings-as-errors book build, its checks and the reader's install"
+	@echo "make pdf        the PDF edition of the whole book (_build/pdf), printed by Chromium"
 	@echo "make audit      Lighthouse on every page of the built book (mobile; fails below targets)"
 	@echo "make notebooks  re-execute every notebook in place (fresh kernel, top to bottom)"
 	@echo "make lab        open the chapters in JupyterLab"
@@ -42,7 +43,7 @@ $(NODE_DIR)/.katex-$(KATEX_VERSION): $(STAMP)
 	$(NPM) katex@$(KATEX_VERSION)
 	touch $@
 
-book: $(STAMP) $(NODE_DIR)/.katex-$(KATEX_VERSION)
+book: $(STAMP) $(NODE_DIR)/.katex-$(KATEX_VERSION) pdf
 	$(JB_BUILD)
 
 $(NODE_DIR)/.lighthouse-$(LIGHTHOUSE_VERSION): $(STAMP)
@@ -61,7 +62,7 @@ audit: $(STAMP) $(NODE_DIR)/.lighthouse-$(LIGHTHOUSE_VERSION)
 test: unit nbval
 	rm -rf _build/html _build/.doctrees
 	$(MAKE) book-from-stored-outputs
-	$(PY) -m pytest tests/test_book_html.py tests/test_reader_install.py -q
+	$(PY) -m pytest tests/test_book_html.py tests/test_reader_install.py tests/test_pdf.py -q
 
 # make test's book build: the HTML from the outputs stored in the notebooks, not executed again.
 # nbval has just run every notebook twice and compared each stored output with a fresh one, so
@@ -69,20 +70,33 @@ test: unit nbval
 # `make book` still executes every notebook (execute_notebooks: force in _config.yml). The copy
 # of _config.yml lives in _build, and Jupyter Book reads local_extensions relative to it.
 STORED_CONFIG := _build/_config_stored_outputs.yml
-book-from-stored-outputs: $(STAMP) $(NODE_DIR)/.katex-$(KATEX_VERSION)
+stored-config: $(STAMP)
 	mkdir -p _build
 	sed -e 's|^  execute_notebooks: force$$|  execute_notebooks: "off"|' \
 	    -e 's|^    book_html: book/_ext$$|    book_html: ../book/_ext|' _config.yml > $(STORED_CONFIG)
 	test "$$(grep -cE '^  execute_notebooks: "off"$$|^    book_html: \.\./book/_ext$$' $(STORED_CONFIG))" = 2
+
+book-from-stored-outputs: $(STAMP) $(NODE_DIR)/.katex-$(KATEX_VERSION) stored-config pdf
 	$(JB_BUILD) --config $(STORED_CONFIG)
 
+# The PDF edition: the whole book on one HTML page (from the stored, nbval-checked outputs),
+# printed by Debian's Chromium with the book's print style sheet (tools/make_pdf.py). The HTML
+# builds ship it in downloads/ and link it from every page, so they build it first.
+VERSION := $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' pyproject.toml)
+PDF := _build/pdf/backprop-book-$(VERSION).pdf
+pdf: $(STAMP) $(NODE_DIR)/.katex-$(KATEX_VERSION) stored-config
+	rm -rf _build/pdf
+	$(JB) build . --builder singlehtml -W -n --keep-going --config $(STORED_CONFIG) \
+	  --path-output _build/pdf
+	$(PY) tools/make_pdf.py _build/pdf/_build/singlehtml $(PDF)
+
 unit: $(STAMP)
-	$(PY) -m pytest tests -q --ignore=tests/test_book_html.py --ignore=tests/test_reader_install.py --cov=backprop --cov-branch --cov-report=term-missing:skip-covered
+	$(PY) -m pytest tests -q --ignore=tests/test_book_html.py --ignore=tests/test_reader_install.py --ignore=tests/test_pdf.py --cov=backprop --cov-branch --cov-report=term-missing:skip-covered
 
 # The property tests with many fresh random examples (make test's are derandomized), e.g.
 # `make test-thorough SEED=12` to replay one run; prints how many examples each test ran.
 test-thorough: $(STAMP)
-	HYPOTHESIS_PROFILE=thorough $(PY) -m pytest tests -q --ignore=tests/test_book_html.py --ignore=tests/test_reader_install.py \
+	HYPOTHESIS_PROFILE=thorough $(PY) -m pytest tests -q --ignore=tests/test_book_html.py --ignore=tests/test_reader_install.py --ignore=tests/test_pdf.py \
 	  -p no:cacheprovider --hypothesis-show-statistics $(if $(SEED),--hypothesis-seed=$(SEED))
 
 # Mutation testing of the core modules ([tool.mutmut] in pyproject.toml; slow, not part of
@@ -94,7 +108,7 @@ mutation: $(STAMP)
 
 # Branch coverage of the package as HTML (htmlcov/index.html); make test prints the summary.
 coverage: $(STAMP)
-	$(PY) -m pytest tests -q --ignore=tests/test_book_html.py --ignore=tests/test_reader_install.py --cov=backprop --cov-branch \
+	$(PY) -m pytest tests -q --ignore=tests/test_book_html.py --ignore=tests/test_reader_install.py --ignore=tests/test_pdf.py --cov=backprop --cov-branch \
 	  --cov-report=html --cov-report=term:skip-covered
 
 NBVAL := $(PY) -m pytest --nbval book/ --nbval-sanitize-with book/sanitize.cfg -q -p no:randomly
@@ -131,7 +145,7 @@ bench: $(STAMP)
 bench-gpu: $(STAMP)
 	$(PY) -m pip install --quiet -r requirements-gpu.txt -r benchmarks/requirements.txt
 	$(PY) -c "import cupy, sys; sys.exit(0 if cupy.is_available() else 'no CUDA device')"
-	$(PY) -m pytest tests -q -m gpu --ignore=tests/test_book_html.py --ignore=tests/test_reader_install.py
+	$(PY) -m pytest tests -q -m gpu --ignore=tests/test_book_html.py --ignore=tests/test_reader_install.py --ignore=tests/test_pdf.py
 	$(PY) benchmarks/run.py --gpu
 
 lint: $(STAMP)

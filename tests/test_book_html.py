@@ -629,3 +629,93 @@ def test_browser_notebook_download_links_work(crawl, browser_context):
             if not notebook.get("cells"):
                 bad.append(f"{rel}: {href} has no cells")
     assert not bad, "\n".join(bad)
+
+
+# --------------------------------------------------------------------------- on a phone
+
+PHONE = {"width": 390, "height": 844}
+# Display formulas that may still be wider than a phone's column, book-wide; each of them must
+# scroll sideways with a visible cue (custom.css). All the others break into lines.
+MAX_SCROLLING_FORMULAS = 5
+
+PHONE_REPORT = """async () => {
+  document.querySelectorAll('.bd-article section').forEach(s => s.style.contentVisibility = 'visible');
+  const wide = [];
+  for (const d of document.querySelectorAll('div.math')) {
+    const k = d.querySelector('.katex-html');
+    if (!k || k.scrollWidth <= k.clientWidth + 1) continue;
+    k.scrollIntoView();  // scroll-cue.js marks a formula when it comes near the screen
+    await new Promise(done => setTimeout(done, 150));
+    const s = getComputedStyle(k);
+    const cue = s.overflowX === 'auto' && k.classList.contains('book-scrolls')
+      && s.boxShadow.includes('inset');
+    const tex = d.querySelector('annotation');
+    wide.push({tex: (tex ? tex.textContent : d.textContent).trim().slice(0, 60),
+               over: k.scrollWidth - k.clientWidth, cue: cue, inBox: !!d.closest('div.algorithm')});
+  }
+  const cut = [];
+  for (const box of document.querySelectorAll('div.algorithm')) {
+    const right = box.getBoundingClientRect().right;
+    const title = box.querySelector('.admonition-title');
+    for (const el of box.querySelectorAll('*')) {
+      const r = el.getBoundingClientRect();
+      if (r.width && r.right > right + 1) {
+        cut.push(`${title ? title.textContent.trim().slice(0, 40) : '?'}: "${el.textContent.trim().slice(0, 40)}" ends ${Math.round(r.right - right)} px past the box`);
+        break;
+      }
+    }
+  }
+  return {wide: wide, cut: cut};
+}"""
+
+
+@pytest.fixture(scope="module")
+def phone(server, browser_context):
+    """Every rendered page opened at 390 x 844 px: {page: {wide: [...], cut: [...]}}."""
+    context = browser_context.browser.new_context(service_workers="block", viewport=PHONE)
+    context.route("**/*", lambda route: route.continue_() if urlsplit(route.request.url)
+                  .hostname in LOCAL_HOSTS else route.abort())
+    page = context.new_page()
+    reports = {}
+    for path in _pages():
+        if _redirect_target(path):
+            continue
+        page.goto(server + _rel(path), wait_until="load")
+        reports[_rel(path)] = page.evaluate(PHONE_REPORT)
+    context.close()
+    return reports
+
+
+def test_phone_formulas_fit_the_column_or_show_that_they_scroll(phone):
+    wide = [(rel, f) for rel, report in phone.items() for f in report["wide"]]
+    listing = "\n".join(f"{rel}: {f['over']} px too wide: {f['tex']}" for rel, f in wide)
+    assert all(f["cue"] for _, f in wide), "formulas that scroll without a cue:\n" + listing
+    assert len(wide) <= MAX_SCROLLING_FORMULAS, (
+        f"{len(wide)} display formulas wider than the column at 390 px "
+        f"(at most {MAX_SCROLLING_FORMULAS}):\n{listing}"
+    )
+
+
+def test_phone_every_algorithm_line_is_visible(phone):
+    problems = [f"{rel}: {c}" for rel, report in phone.items() for c in report["cut"]]
+    problems += [f"{rel}: a formula in an algorithm box scrolls: {f['tex']}"
+                 for rel, report in phone.items() for f in report["wide"] if f["inBox"]]
+    assert not problems, "\n".join(problems)
+
+
+def test_algorithm_boxes_carry_the_lectures_numbers():
+    titles = {}
+    for chapter in ("01_training", "04_algorithm1", "05_algorithm2", "10_training",
+                    "16_distributed"):
+        soup = _soup(HTML / "book" / f"{chapter}.html")
+        titles[chapter] = [t.get_text(" ", strip=True)
+                           for t in soup.select("div.algorithm .admonition-title")]
+    assert titles["04_algorithm1"][0].startswith("Algorithm 1 "), titles
+    assert titles["05_algorithm2"][0].startswith("Algorithm 2 "), titles
+    # the book's own algorithms are lettered, so no number is the lecture's
+    others = [t for c in ("01_training", "10_training", "16_distributed") for t in titles[c]]
+    assert all(re.match(r"Algorithm [A-Z] ", t) for t in others), others
+    # the numbers Sphinx gave them by chapter (chapter 14 cites Nocedal and Wright's 5.2)
+    old = re.compile(r"Algorithm (?:1|4|5|10|16)\.1\b")
+    stray = [(_rel(p), m) for p in _pages() for m in old.findall(_soup(p).get_text(" "))]
+    assert not stray, f"chapter-numbered algorithms: {stray}"

@@ -4,8 +4,10 @@
   without isolation, so offline, from this checkout) and every chapter notebook is put in one
   archive with a reader's README and the wheel. The files land in ``downloads/`` of the site
   (``html_extra_path``); their names carry the version from ``pyproject.toml``.
-* ``{book-download}`notebooks``` (or ``wheel``, ``sdist``) links to one of them, with its size.
-* Every page's download menu offers the archive and the wheel beside the page's own files.
+* ``{book-download}`notebooks``` (or ``wheel``, ``sdist``, ``pdf``) links to one of them, with its size.
+* The PDF edition (``make pdf``, which the HTML builds run first) is copied there too.
+* Every page's download menu offers the archive, the wheel and the PDF beside the page's own
+  files.
 * ``{book-citation}`` shows ``CITATION.cff`` as BibTeX and as a line of text.
 * ``{{ version }}`` and ``{{ dist_name }}`` are MyST substitutions; the footer of every page
   names the version and the two licences.
@@ -39,6 +41,7 @@ except ModuleNotFoundError:  # Python 3.10
 logger = logging.getLogger(__name__)
 
 DOWNLOADS = "downloads"
+PDF_DIR = "_build/pdf"  # where `make pdf` writes the PDF edition
 ARCHIVE_FOLDER = "backprop-notebooks"
 # The stored benchmark results that chapters 11, 12 and appendix A2 read.
 BENCHMARK_GLOB = "results*.json"
@@ -64,6 +67,7 @@ def file_names(root: Path) -> dict[str, str]:
         "wheel": f"{stem}-py3-none-any.whl",
         "sdist": f"{stem}.tar.gz",
         "notebooks": f"{ARCHIVE_FOLDER}-{meta['version']}.zip",
+        "pdf": f"backprop-book-{meta['version']}.pdf",
     }
 
 
@@ -178,7 +182,7 @@ def _size(path: Path) -> str:
 
 
 def _build_downloads(app) -> None:
-    if app.builder.format != "html":
+    if app.builder.name != "html":  # not the single page that the PDF edition prints
         return
     root = Path(app.confdir)
     names = file_names(root)
@@ -187,11 +191,19 @@ def _build_downloads(app) -> None:
     outdir.mkdir()
     epoch = _source_date_epoch(root)
     build_distributions(root, outdir, epoch)
-    missing = [n for k, n in names.items() if k != "notebooks" and not (outdir / n).is_file()]
+    missing = [n for k, n in names.items() if k in ("wheel", "sdist") and not (outdir / n).is_file()]
     if missing:
         raise ExtensionError(f"python -m build did not write {missing}")
     build_notebook_archive(root, outdir, names, epoch)
-    app._book_downloads = {kind: (name, _size(outdir / name)) for kind, name in names.items()}
+    pdf = root / PDF_DIR / names["pdf"]
+    if not pdf.is_file():  # an error under -W: every page links to it
+        logger.warning("the PDF edition %s is missing: `make pdf` builds it", pdf.relative_to(root))
+    else:
+        shutil.copy(pdf, outdir / names["pdf"])
+    app._book_downloads = {
+        kind: (name, _size(outdir / name)) for kind, name in names.items()
+        if (outdir / name).is_file()
+    }
     app.config.html_extra_path.append(str(staging))
     app.connect("build-finished", lambda app, exc: shutil.rmtree(staging, ignore_errors=True))
 
@@ -206,7 +218,7 @@ def download_role(name, rawtext, text, lineno, inliner, options=None, content=No
             f"book-download: expected one of {sorted(kinds)}, got {text!r}", line=lineno
         )
         return [inliner.problematic(rawtext, rawtext, message)], [message]
-    file, size = downloads[text] if downloads else (kinds[text], None)
+    file, size = (downloads or {}).get(text, (kinds[text], None))
     docname = inliner.document.settings.env.docname
     uri = "../" * docname.count("/") + f"{DOWNLOADS}/{file}"
     label = f"{file} ({size})" if size else file
@@ -275,7 +287,10 @@ def _download_buttons(app, pagename, templatename, context, doctree) -> None:
         for kind, text, icon, tooltip in (
             ("notebooks", "notebooks .zip", "fas fa-file-zipper", "Every chapter as a notebook"),
             ("wheel", "package .whl", "fas fa-box", "The backprop package"),
+            ("pdf", "book .pdf", "fas fa-book", "The whole book as a PDF"),
         ):
+            if kind not in downloads:
+                continue
             group["buttons"].append(
                 {
                     "type": "link",

@@ -454,8 +454,29 @@ def _algorithm_numbers(app, env) -> None:
     return []
 
 
+def _skip(self, node) -> None:
+    raise nodes.SkipNode
+
+
+def _html_visitors_for_single_page(app) -> None:
+    """The single-page builder writes HTML, but extensions (sphinx-proof, sphinx-exercise,
+    MyST-NB) register their nodes' visitors for the builder named "html": lend them to it."""
+    if app.builder.name == "singlehtml":
+        handlers = app.registry.translation_handlers
+        handlers["singlehtml"] = {**handlers.get("html", {}), **handlers.get("singlehtml", {})}
+
+
 def setup(app):
-    app.setup_extension("book_downloads")  # the reader's downloads and the citation
+    app.setup_extension("book_downloads")
+    try:  # the single-page build of the PDF edition (make pdf)
+        from sphinx_jupyterbook_latex.nodes import HiddenCellNode
+    except ImportError:
+        pass
+    else:
+        # Jupyter Book adds this extension to a single-page build; its nodes for hidden cells
+        # (and the landing page's table of contents) have LaTeX visitors only.
+        app.add_node(HiddenCellNode, override=True, html=(_skip, None))
+    app.connect("builder-inited", _html_visitors_for_single_page)  # the reader's downloads and the citation
     app.add_config_value("katex_dist", ".node/node_modules/katex/dist", "html")
     app.add_config_value("katex_macros", {}, "html")
     app.add_config_value("book_description", "", "html")
