@@ -454,6 +454,37 @@ def _algorithm_numbers(app, env) -> None:
     return []
 
 
+REDIRECT = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8" />
+<title>{title}</title>
+<meta http-equiv="Refresh" content="0; url={target}" />
+<link rel="icon" href="{icon}" />
+</head>
+<body><p><a href="{target}">{title}</a></p></body>
+</html>
+"""
+
+
+def _root_redirect(app, exception) -> None:
+    """The site's index.html, which forwards to the landing page, with a favicon (the
+    redirect that sphinx-external-toc writes when there is none has only the forwarding
+    tag: the browser's request for /favicon.ico was a 404)."""
+    root = Path(app.outdir) / "index.html"
+    if exception is not None or app.builder.name != "html" or app.config.root_doc == "index":
+        return
+    icon = Path(app.config.html_favicon or "").name
+    root.write_text(
+        REDIRECT.format(
+            title=html.escape(app.config.html_title),
+            target=f"{app.config.root_doc}.html",
+            icon=f"_static/{icon}",
+        ),
+        encoding="utf-8",
+    )
+
+
 def _skip(self, node) -> None:
     raise nodes.SkipNode
 
@@ -488,6 +519,7 @@ def setup(app):
     app.connect("html-page-context", _meta_description)
     app.connect("html-page-context", _body_fixes)
     app.connect("html-page-context", _preload_fonts)
+    app.connect("build-finished", _root_redirect, priority=400)  # before sphinx-external-toc's
     app.connect("build-finished", _trim_icons)
     app.connect("build-finished", _image_sizes)
     app.connect("build-finished", _subset_katex_fonts)
