@@ -719,3 +719,16 @@ def test_algorithm_boxes_carry_the_lectures_numbers():
     old = re.compile(r"Algorithm (?:1|4|5|10|16)\.1\b")
     stray = [(_rel(p), m) for p in _pages() for m in old.findall(_soup(p).get_text(" "))]
     assert not stray, f"chapter-numbered algorithms: {stray}"
+
+
+def test_every_figure_opens_at_full_size():
+    """On a phone a figure is scaled to the column; a tap on it opens the image file."""
+    bad = []
+    for path in _pages():
+        for img in _soup(path).select("article figure img"):
+            link = img.find_parent("a", class_="book-enlarge")
+            if link is None or link["href"] != img["src"]:
+                bad.append(f"{_rel(path)}: {img['src']} is not a link to itself")
+            elif not (path.parent / unquote(link["href"])).is_file():
+                bad.append(f"{_rel(path)}: {link['href']} missing")
+    assert not bad, "\n".join(bad)

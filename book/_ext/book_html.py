@@ -313,10 +313,13 @@ def _shorten(text: str) -> str:
 
 
 def _body_fixes(app, pagename, templatename, context, doctree) -> None:
-    """Two changes to a page's body HTML.
+    """Three changes to a page's body HTML.
 
     Images after the first load lazily: on a slow connection the figures further down a
     chapter no longer compete with the style sheets and fonts of the first screen.
+
+    Every figure is a link to its image file: on a phone a figure is scaled to the column,
+    and a tap opens it at full size, to zoom into.
 
     Bibliography entries become list items: docutils marks them ``role="doc-biblioentry"``,
     a role that DPUB-ARIA 1.1 deprecates and that cannot sit in the ``role="list"`` around
@@ -327,7 +330,14 @@ def _body_fixes(app, pagename, templatename, context, doctree) -> None:
     body = "<img ".join([first, *rest[:1]])
     for part in rest[1:]:
         body += '<img loading="lazy" ' + part
+    body = FIGURE_IMG.sub(
+        r'\1<a class="book-enlarge" href="\3" title="Open the figure at full size">\2</a>', body
+    )
     context["body"] = body.replace('role="doc-biblioentry"', 'role="listitem"')
+
+
+# An image right inside a <figure> (an output cell's or a figure directive's), not yet a link.
+FIGURE_IMG = re.compile(r'(<figure[^>]*>\s*)(<img [^>]*?src="([^"]+)"[^>]*>)')
 
 
 IMG_SRC = re.compile(r'<img (?![^>]*\bwidth=)([^>]*?)src="([^"]+\.png)"')
