@@ -658,6 +658,7 @@ PHONE_REPORT = """async () => {
     const right = box.getBoundingClientRect().right;
     const title = box.querySelector('.admonition-title');
     for (const el of box.querySelectorAll('*')) {
+      if (el.closest('.katex-mathml')) continue;  // KaTeX's invisible MathML copy
       const r = el.getBoundingClientRect();
       if (r.width && r.right > right + 1) {
         cut.push(`${title ? title.textContent.trim().slice(0, 40) : '?'}: "${el.textContent.trim().slice(0, 40)}" ends ${Math.round(r.right - right)} px past the box`);
