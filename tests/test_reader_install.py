@@ -57,7 +57,8 @@ def _downloads_linked(page: Path) -> dict[str, Path]:
 @pytest.fixture(scope="module")
 def downloads() -> dict[str, Path]:
     files = _downloads_linked(RUNNING)
-    assert set(files) == {".zip", ".whl", ".tar.gz"}, f"running.html links to {files}"
+    # the notebooks, the wheel and the sdist (and the PDF edition, tests/test_pdf.py)
+    assert set(files) == {".zip", ".whl", ".tar.gz", ".pdf"}, f"running.html links to {files}"
     missing = [str(p) for p in files.values() if not p.is_file()]
     assert not missing, f"linked downloads missing from the site: {missing}"
     return files
