@@ -32,8 +32,10 @@ MARGIN = {"top": "16mm", "bottom": "18mm", "left": "14mm", "right": "14mm"}
 # the browser's beforeprint event, which page.pdf does not send), every section drawn.
 OPEN_EVERYTHING = """() => {
   document.querySelectorAll('details').forEach(d => d.open = true);
-  document.querySelectorAll('.admonition.toggle-hidden').forEach(a => a.classList.remove('toggle-hidden'));
-  document.querySelectorAll('.bd-article section').forEach(s => s.style.contentVisibility = 'visible');
+  document.querySelectorAll('.admonition.toggle-hidden')
+    .forEach(a => a.classList.remove('toggle-hidden'));
+  document.querySelectorAll('.bd-article section')
+    .forEach(s => s.style.contentVisibility = 'visible');
   document.documentElement.dataset.theme = 'light';
   document.documentElement.dataset.mode = 'light';
 }"""
