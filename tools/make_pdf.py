@@ -16,8 +16,8 @@ import functools
 import http.server
 import os
 import shutil
-import threading
 import sys
+import threading
 from pathlib import Path
 
 CHROMIUM = os.environ.get("BOOK_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"

@@ -4,7 +4,8 @@
   without isolation, so offline, from this checkout) and every chapter notebook is put in one
   archive with a reader's README and the wheel. The files land in ``downloads/`` of the site
   (``html_extra_path``); their names carry the version from ``pyproject.toml``.
-* ``{book-download}`notebooks``` (or ``wheel``, ``sdist``, ``pdf``) links to one of them, with its size.
+* ``{book-download}`notebooks``` (or ``wheel``, ``sdist``, ``pdf``) links to one of them, with
+  its size.
 * The PDF edition (``make pdf``, which the HTML builds run first) is copied there too.
 * Every page's download menu offers the archive, the wheel and the PDF beside the page's own
   files.
@@ -191,7 +192,7 @@ def _build_downloads(app) -> None:
     outdir.mkdir()
     epoch = _source_date_epoch(root)
     build_distributions(root, outdir, epoch)
-    missing = [n for k, n in names.items() if k in ("wheel", "sdist") and not (outdir / n).is_file()]
+    missing = [names[k] for k in ("wheel", "sdist") if not (outdir / names[k]).is_file()]
     if missing:
         raise ExtensionError(f"python -m build did not write {missing}")
     build_notebook_archive(root, outdir, names, epoch)

@@ -508,7 +508,7 @@ def _html_visitors_for_single_page(app) -> None:
 
 
 def setup(app):
-    app.setup_extension("book_downloads")
+    app.setup_extension("book_downloads")  # the reader's downloads and the citation
     try:  # the single-page build of the PDF edition (make pdf)
         from sphinx_jupyterbook_latex.nodes import HiddenCellNode
     except ImportError:
@@ -517,7 +517,7 @@ def setup(app):
         # Jupyter Book adds this extension to a single-page build; its nodes for hidden cells
         # (and the landing page's table of contents) have LaTeX visitors only.
         app.add_node(HiddenCellNode, override=True, html=(_skip, None))
-    app.connect("builder-inited", _html_visitors_for_single_page)  # the reader's downloads and the citation
+    app.connect("builder-inited", _html_visitors_for_single_page)
     app.add_config_value("katex_dist", ".node/node_modules/katex/dist", "html")
     app.add_config_value("katex_macros", {}, "html")
     app.add_config_value("book_description", "", "html")
