@@ -1,0 +1,70 @@
+"""The source code the book prints: a function's taught lines, its input checks elided.
+
+A function of the package first checks its arguments (``if ...: raise ValueError(...)``) and
+then computes. The book prints the computation; the checks, noise for a learner, become one
+marked line ``...  # input checks`` per run of them. The elided text stays in the package
+and in ``inspect.getsource``.
+"""
+
+import ast
+import inspect
+import textwrap
+
+MARK = "...  # input checks"
+
+
+def _is_check(stmt):
+    # A raise, or an ``if`` (no else) whose body is only checks: what a caller sees only as an
+    # error. Loops and ``try`` blocks are computation, so they are never elided whole.
+    if isinstance(stmt, ast.Raise):
+        return True
+    if isinstance(stmt, ast.If) and not stmt.orelse:
+        return all(_is_check(s) for s in stmt.body)
+    return False
+
+
+def _check_runs(body):
+    """(first line, last line) of each run of consecutive checks in a block, and in blocks
+    nested in it, 1-based as in ``ast``."""
+    runs, current = [], None
+    for stmt in body:
+        if _is_check(stmt):
+            current = [stmt.lineno, stmt.end_lineno] if current is None else [current[0],
+                                                                               stmt.end_lineno]
+            continue
+        if current is not None:
+            runs.append(tuple(current))
+            current = None
+        for field in ("body", "orelse", "finalbody"):
+            inner = getattr(stmt, field, None)
+            if isinstance(inner, list) and inner and isinstance(inner[0], ast.stmt):
+                runs += _check_runs(inner)
+        for handler in getattr(stmt, "handlers", []):
+            runs += _check_runs(handler.body)
+    if current is not None:
+        runs.append(tuple(current))
+    return runs
+
+
+def taught_source(obj):
+    """``inspect.getsource(obj)`` with every run of input checks replaced by ``...``.
+
+    A check is a ``raise`` statement or an ``if`` without ``else`` whose body holds only
+    checks; each run of consecutive checks becomes one line ``...  # input checks``, indented
+    as they were. A block that would be left empty keeps the mark, so the result is still
+    valid Python. Functions without checks come back unchanged.
+    """
+    source = inspect.getsource(obj)
+    lines = source.splitlines(keepends=True)
+    tree = ast.parse(textwrap.dedent(source))
+    if not tree.body or not isinstance(tree.body[0], (ast.FunctionDef, ast.AsyncFunctionDef,
+                                                      ast.ClassDef)):
+        raise TypeError(f"obj must be a function, method or class; got {type(obj).__name__}")
+    runs = []
+    for node in ast.walk(tree.body[0]):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            runs += _check_runs(node.body)
+    for first, last in sorted(set(runs), reverse=True):  # bottom up: line numbers stay valid
+        indent = lines[first - 1][: len(lines[first - 1]) - len(lines[first - 1].lstrip())]
+        lines[first - 1 : last] = [indent + MARK + "\n"]
+    return "".join(lines)

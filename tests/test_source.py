@@ -1,0 +1,70 @@
+"""bp.taught_source: the printed source keeps the computation and marks the elided checks."""
+
+import ast
+import inspect
+import textwrap
+
+import pytest
+
+import backprop as bp
+from backprop.autodiff import Tensor
+from backprop.source import MARK, taught_source
+
+
+def _sample(x, n):
+    """A function with checks before, between and inside its computation."""
+    if n < 0:
+        raise ValueError("n must be >= 0")
+    if not isinstance(x, float):
+        if x is None:
+            raise TypeError("x must be a number")
+    y = 2 * x
+    if n == 0:
+        return y
+    for _ in range(n):
+        if y > 1e300:
+            raise OverflowError("too large")
+        y = y * x
+    if y < 0:
+        y = -y
+    else:
+        raise ValueError("y must be negative here")
+    raise RuntimeError("unreachable")
+
+
+def test_runs_of_checks_become_one_marked_line_each():
+    text = taught_source(_sample)
+    assert "raise" not in text
+    # the two leading checks form one run; the loop's check, the raise of the else block and
+    # the final raise one each
+    assert text.count(MARK) == 4
+    lines = text.splitlines()
+    assert lines[2] == "    " + MARK  # right after the docstring, indented as the body
+    assert "        " + MARK in lines  # the check inside the loop keeps its indentation
+    assert lines[-1] == "    " + MARK  # the trailing raise
+    # the computation stays, and an if with an else is kept, its raise elided in the block
+    assert "    else:\n        " + MARK in text
+    for kept in ("y = 2 * x", "if n == 0:", "return y", "y = y * x", "if y < 0:", "y = -y"):
+        assert kept in text, kept
+    ast.parse(textwrap.dedent(text))
+
+
+def test_functions_without_checks_are_unchanged():
+    for obj in (bp.gradients.algorithm1_steps, bp.algorithm2, Tensor.__add__):
+        assert taught_source(obj) == inspect.getsource(obj)
+
+
+@pytest.mark.parametrize("obj", [bp.algorithm1, bp.get_namespace, Tensor.backward,
+                                 bp.autodiff.loss])
+def test_package_functions_the_book_prints(obj):
+    full = inspect.getsource(obj)
+    text = taught_source(obj)
+    assert "raise " in full and "raise " not in text
+    assert MARK in text
+    assert len(text.splitlines()) < len(full.splitlines())
+    ast.parse(textwrap.dedent(text))  # a method's source is indented
+
+
+def test_refuses_what_is_not_a_function():
+    with pytest.raises(TypeError, match="obj must be a function"):
+        taught_source(bp)
