@@ -722,6 +722,27 @@ def test_algorithm_boxes_carry_the_lectures_numbers():
     assert not stray, f"chapter-numbered algorithms: {stray}"
 
 
+def test_pages_outside_the_chapters_number_their_boxes_from_one():
+    """Figures and exercises of unnumbered pages count per page, in the order they appear
+    (Sphinx counted them across those pages: the appendix's exercises began at 3)."""
+    bad = []
+    for path in _pages():
+        rel = _rel(path).removesuffix(".html")
+        if re.fullmatch(r"book/\d\d_\w+", rel):  # a numbered chapter
+            continue
+        seen = {}
+        for caption in _soup(path).select("span.caption-number"):
+            kind, _, number = caption.get_text(strip=True).rpartition(" ")
+            seen.setdefault(kind, []).append(number)
+        for kind, numbers in seen.items():
+            if numbers != [str(i) for i in range(1, len(numbers) + 1)]:
+                bad.append(f"{rel}: {kind} {numbers}")
+    assert not bad, bad
+    # and the chapters keep their chapter numbers
+    captions = _soup(HTML / "book" / "07_saturation.html").select("span.caption-number")
+    assert captions[0].get_text(strip=True) == "Fig. 7.1"
+
+
 def test_every_figure_opens_at_full_size():
     """On a phone a figure is scaled to the column; a tap on it opens the image file."""
     bad = []
@@ -733,3 +754,14 @@ def test_every_figure_opens_at_full_size():
             elif not (path.parent / unquote(link["href"])).is_file():
                 bad.append(f"{_rel(path)}: {link['href']} missing")
     assert not bad, "\n".join(bad)
+
+
+def test_every_exercise_title_links_to_itself():
+    bad, count = [], 0
+    for path in _pages():
+        for box in _soup(path).select("div.exercise[id]"):
+            count += 1
+            link = box.select_one("p.admonition-title a.headerlink")
+            if link is None or link.get("href") != f"#{box['id']}":
+                bad.append(f"{_rel(path)}#{box['id']}")
+    assert count > 40 and not bad, (count, bad)

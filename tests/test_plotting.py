@@ -96,3 +96,20 @@ def test_plot_passes_draws_every_layer_and_both_passes(plt):
     assert len(ax.collections[1].get_offsets()) == 6
     with pytest.raises(ValueError, match="at least two widths"):
         bp.plotting.plot_passes([3])
+
+
+def test_panels_stack_in_one_column_of_phone_width(plt):
+    fig, axes = bp.plotting.panels(3, sharex=True)
+    assert axes.shape == (3,)
+    width, height = fig.get_size_inches()
+    assert width == bp.plotting.PANEL_WIDTH and height == 3 * bp.plotting.PANEL_HEIGHT
+    # top to bottom, one column: the same left edge, falling bottoms
+    boxes = [ax.get_position() for ax in axes]
+    assert len({round(b.x0, 6) for b in boxes}) == 1
+    assert boxes[0].y0 > boxes[1].y0 > boxes[2].y0
+    assert axes[0].get_shared_x_axes().joined(axes[0], axes[2])
+    fig2, (one,) = bp.plotting.panels(1, height=2.0)
+    assert tuple(fig2.get_size_inches()) == (bp.plotting.PANEL_WIDTH, 2.0)
+    for bad in (0, -1, 2.0, True, "2"):
+        with pytest.raises(ValueError, match="n must be a positive integer"):
+            bp.plotting.panels(bad)

@@ -17,7 +17,8 @@
 * ``<link rel="preload">`` for the KaTeX fonts a page uses (see ``_preload_fonts``), and the
   KaTeX fonts cut down to the characters the book's formulas contain (``_subset_katex_fonts``).
 * The algorithms numbered as the lecture numbers them (``book_algorithm_numbers``: label ->
-  number), not by chapter: see ``_algorithm_numbers``.
+  number), not by chapter: see ``_algorithm_numbers``; figures and exercises of pages outside
+  the numbered chapters counted per page (``_page_numbers``).
 * ``<meta name="description">``: the page's first paragraph (its formulas as plain text),
   shortened to about 160 characters; pages without one get ``book_description``.
 """
@@ -313,13 +314,16 @@ def _shorten(text: str) -> str:
 
 
 def _body_fixes(app, pagename, templatename, context, doctree) -> None:
-    """Three changes to a page's body HTML.
+    """Four changes to a page's body HTML.
 
     Images after the first load lazily: on a slow connection the figures further down a
     chapter no longer compete with the style sheets and fonts of the first screen.
 
     Every figure is a link to its image file: on a phone a figure is scaled to the column,
     and a tap opens it at full size, to zoom into.
+
+    Every exercise title gets a permalink (``#``, as headings and equations have), so that an
+    instructor can point students at one exercise.
 
     Bibliography entries become list items: docutils marks them ``role="doc-biblioentry"``,
     a role that DPUB-ARIA 1.1 deprecates and that cannot sit in the ``role="list"`` around
@@ -333,14 +337,24 @@ def _body_fixes(app, pagename, templatename, context, doctree) -> None:
     body = FIGURE_IMG.sub(
         r'\1<a class="book-enlarge" href="\3" title="Open the figure at full size">\2</a>', body
     )
+    body = EXERCISE_TITLE.sub(
+        r'\1<a class="headerlink" href="#\2" title="Link to this exercise">#</a></p>', body
+    )
     context["body"] = body.replace('role="doc-biblioentry"', 'role="listitem"')
 
 
+# The title line of an exercise box with a label (sphinx-exercise writes no link to it).
+EXERCISE_TITLE = re.compile(
+    r'(<div class="exercise[^"]*" id="([^"]+)">\s*<p class="admonition-title">.*?)</p>', re.S
+)
 # An image right inside a <figure> (an output cell's or a figure directive's), not yet a link.
 FIGURE_IMG = re.compile(r'(<figure[^>]*>\s*)(<img [^>]*?src="([^"]+)"[^>]*>)')
 
 
-IMG_SRC = re.compile(r'<img (?![^>]*\bwidth=)([^>]*?)src="([^"]+\.png)"')
+IMG_SRC = re.compile(r'<img (?![^>]*\bwidth=)([^>]*?)src="([^"]+\.png)"([^>]*)>')
+# The size MyST-NB writes for a figure stored at twice its pixel density ("retina" PNGs):
+# the size to show it at, in CSS pixels.
+STYLE_SIZE = re.compile(r'\s*style="width: (\d+)px; height: (\d+)px;"')
 
 
 def _png_size(path: Path) -> tuple[int, int] | None:
@@ -353,7 +367,8 @@ def _png_size(path: Path) -> tuple[int, int] | None:
 
 
 def _image_sizes(app, exception) -> None:
-    """Give every PNG ``<img>`` its ``width`` and ``height``.
+    """Give every PNG ``<img>`` its ``width`` and ``height``: its pixel size, or for a figure
+    stored at twice its density the size MyST-NB gave it as an inline style (which goes).
 
     Without them the browser learns an image's height only when the file arrives and then
     pushes the text below it down: on the ReLU-kink and saturation chapters that shift alone
@@ -373,7 +388,15 @@ def _image_sizes(app, exception) -> None:
             if size is None:
                 return match.group(0)
             width, height = size
-            return f'<img width="{width}" height="{height}" {match.group(1)}src="{match.group(2)}"'
+            rest = match.group(3)
+            shown = STYLE_SIZE.search(rest)
+            if shown:
+                # A fixed CSS height would stretch the image once max-width narrows it on a
+                # phone: the displayed size becomes the attributes, which keep the ratio.
+                width, height = shown.groups()
+                rest = rest[: shown.start()] + rest[shown.end() :]
+            return (f'<img width="{width}" height="{height}" {match.group(1)}'
+                    f'src="{match.group(2)}"{rest}>')
 
         new = IMG_SRC.sub(sized, text)
         if new != text:
@@ -461,7 +484,25 @@ def _algorithm_numbers(app, env) -> None:
                                location=docname)
     for label in wanted:
         logger.warning("book_algorithm_numbers names %r, which no page defines", label)
+    _page_numbers(env)
     return []
+
+
+def _page_numbers(env) -> None:
+    """Number the figures, exercises and other boxes of each unnumbered page from 1.
+
+    Sphinx counts them across all pages outside the numbered chapters, in the order of the
+    table of contents: the matrix-calculus appendix began at "Exercise 3" because the bridge
+    page before it has two, and the landing page's one figure was "Fig. 2". Each page now
+    counts its own, in the order they appear."""
+    for docname, kinds in env.toc_fignumbers.items():
+        if env.toc_secnumbers.get(docname):
+            continue
+        for kind, numbers in kinds.items():
+            if kind == "algorithm":
+                continue
+            for i, label in enumerate(sorted(numbers, key=numbers.get), start=1):
+                numbers[label] = (i,)
 
 
 REDIRECT = """<!DOCTYPE html>
