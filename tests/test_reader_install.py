@@ -152,7 +152,8 @@ for name in names:
         "print(importlib.metadata.version('backprop-book'))"))
     NotebookClient(nb, timeout=900, kernel_name="python3",
                    resources={"metadata": {"path": folder}}).execute()
-    report[name] = nb.cells[-1].outputs[0]["text"].split()
+    # the kernel may send the two printed lines as one stream output or as two
+    report[name] = "".join(o.get("text", "") for o in nb.cells[-1].outputs).split()
 print(json.dumps(report))
 """
 

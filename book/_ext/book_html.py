@@ -366,6 +366,32 @@ def _png_size(path: Path) -> tuple[int, int] | None:
     return struct.unpack(">II", head[16:24])
 
 
+def _shrink_images(app, exception) -> None:
+    """Store each PNG of the site with a palette of at most 256 colours where that is smaller.
+
+    The figures are stored at twice their shown size (sharp on a phone and when zoomed), which
+    took the multi-logit chapter to 880 kB, over its page budget. A plot has few colours: in
+    a palette its PNGs shrink about fourfold and look the same. The notebooks keep the
+    originals."""
+    if exception is not None or app.builder.format != "html":
+        return
+    from PIL import Image
+
+    for path in Path(app.outdir, "_images").glob("*.png"):
+        original = path.stat().st_size
+        with Image.open(path) as image:
+            image.load()
+            if image.mode == "P":
+                continue
+            small = image.convert("RGBA").quantize(256, method=Image.Quantize.FASTOCTREE)
+        partial = path.with_suffix(".png.part")
+        small.save(partial, format="PNG", optimize=True)
+        if partial.stat().st_size < original:
+            partial.replace(path)
+        else:
+            partial.unlink()
+
+
 def _image_sizes(app, exception) -> None:
     """Give every PNG ``<img>`` its ``width`` and ``height``: its pixel size, or for a figure
     stored at twice its density the size MyST-NB gave it as an inline style (which goes).
@@ -572,6 +598,7 @@ def setup(app):
     app.connect("html-page-context", _preload_fonts)
     app.connect("build-finished", _root_redirect, priority=400)  # before sphinx-external-toc's
     app.connect("build-finished", _trim_icons)
+    app.connect("build-finished", _shrink_images)
     app.connect("build-finished", _image_sizes)
     app.connect("build-finished", _subset_katex_fonts)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
