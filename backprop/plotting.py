@@ -14,7 +14,6 @@ import numpy as np
 from .backend import to_numpy
 from .metrics import confusion_matrix  # noqa: F401  (bp.plotting.confusion_matrix, as before)
 
-
 # A figure of several panels stacks them in one column of this width (inches), so that it
 # reads on a phone as well as on a wide screen: scaled to a 390-px phone's column, its
 # 10-point labels stay about 11 px tall (side by side at 7-8 inches they shrank to 6 px).
