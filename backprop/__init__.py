@@ -65,7 +65,7 @@ from .losses import LOSSES, OUTPUTS, output_delta, output_delta_general
 from .metrics import accuracy, confusion_matrix, predict_labels
 from .network import Network
 from .optim import SGD, Adam, BarzilaiBorwein, Momentum, Optimizer, SteepestDescent
-from .source import taught_source
+from .source import glue, taught_source
 from .train import fit
 
 __version__ = "0.1.0"
@@ -103,6 +103,7 @@ __all__ = [
     "backend",
     "cupy_available",
     "datasets",
+    "glue",
     "gradients",
     "fit",
     "get_namespace",

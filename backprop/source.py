@@ -68,3 +68,34 @@ def taught_source(obj):
         indent = lines[first - 1][: len(lines[first - 1]) - len(lines[first - 1].lstrip())]
         lines[first - 1 : last] = [indent + MARK + "\n"]
     return "".join(lines)
+
+
+GLUE_PREFIX = "application/papermill.record/"
+
+
+def glue(name: str, value) -> None:
+    """Store ``value`` under ``name`` in the cell's output, for ``{glue:text}`name:.2f``` in
+    the prose around it.
+
+    The format is MyST-NB's ``glue(name, value, display=False)`` (the value's display data
+    under the ``application/papermill.record/`` types, the name in the ``scrapbook``
+    metadata), written with IPython alone, so that a reader's notebook runs without the
+    book's build tools. Nothing is shown in the notebook. Outside IPython it does nothing.
+    A NumPy scalar is stored as the Python number it holds (NumPy 2 writes
+    ``np.float64(0.25)``, which no format spec reads).
+    """
+    if not isinstance(name, str) or not name.isidentifier():
+        raise ValueError(f"name must be a Python identifier (a glue key); got {name!r}")
+    try:
+        from IPython import get_ipython
+        from IPython.core.formatters import format_display_data
+        from IPython.display import display
+    except ImportError:  # plain Python: there is no notebook to store it in
+        return
+    if get_ipython() is None:
+        return
+    if getattr(value, "ndim", None) == 0 and hasattr(value, "item"):
+        value = value.item()
+    bundle, metadata = format_display_data(value)
+    metadata["scrapbook"] = {"name": name, "mime_prefix": GLUE_PREFIX}
+    display({GLUE_PREFIX + k: v for k, v in bundle.items()}, raw=True, metadata=metadata)

@@ -4,6 +4,7 @@ import ast
 import inspect
 import textwrap
 
+import numpy as np
 import pytest
 
 import backprop as bp
@@ -68,3 +69,34 @@ def test_package_functions_the_book_prints(obj):
 def test_refuses_what_is_not_a_function():
     with pytest.raises(TypeError, match="obj must be a function"):
         taught_source(bp)
+
+
+def test_glue_writes_myst_nbs_format(monkeypatch):
+    pytest.importorskip("IPython")
+    import IPython
+    import IPython.display
+
+    shown = []
+    monkeypatch.setattr(IPython, "get_ipython", lambda: object())
+    monkeypatch.setattr(IPython.display, "display",
+                        lambda data, raw, metadata: shown.append((data, raw, metadata)))
+    bp.glue("final_loss", 0.25)
+    (data, raw, metadata), = shown
+    assert raw is True
+    assert data == {"application/papermill.record/text/plain": "0.25"}
+    assert metadata["scrapbook"] == {"name": "final_loss",
+                                     "mime_prefix": "application/papermill.record/"}
+    bp.glue("ratio", np.float64(1.5))
+    assert shown[-1][0] == {"application/papermill.record/text/plain": "1.5"}
+    with pytest.raises(ValueError, match="name must be a Python identifier"):
+        bp.glue("final loss", 1.0)
+
+
+def test_glue_outside_ipython_does_nothing(monkeypatch):
+    pytest.importorskip("IPython")
+    import IPython
+    import IPython.display
+
+    monkeypatch.setattr(IPython, "get_ipython", lambda: None)
+    monkeypatch.setattr(IPython.display, "display", lambda *a, **k: pytest.fail("displayed"))
+    bp.glue("x", 1.0)
