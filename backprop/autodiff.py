@@ -21,6 +21,19 @@ from ._batch import batch
 from .activations import ACTIVATIONS
 
 
+def _axes(axis, ndim):
+    """``axis`` (None, an int or a tuple of ints, negative allowed) as a sorted tuple."""
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    return tuple(sorted(a % ndim for a in axes))
+
+
+def _kept_shape(shape, axes):
+    """The shape of a reduction over ``axes`` with keepdims=True: those axes of size 1."""
+    return tuple(1 if i in axes else s for i, s in enumerate(shape))
+
+
 def _unbroadcast(xp, grad, shape):
     """The gradient of an input of ``shape`` that was broadcast to grad's shape: the sum
     over the broadcast axes (a bias b_l added to every row gets the column sums)."""
@@ -86,11 +99,15 @@ class Tensor:
         order = self.graph()
         for node in order:
             node.grad = None
-        self.grad = self.xp.ones_like(self.data)
+        xp = self.xp
+        self.grad = xp.ones_like(self.data)
         for node in reversed(order):  # every node after all the nodes that use it
             for parent, vjp in node.parents:
                 g = vjp(node.grad)
-                parent.grad = g if parent.grad is None else parent.grad + g
+                # A copy the first time: a vjp may hand on its input (add) or a read-only
+                # broadcast view (sum), which two Tensors' .grad must not share.
+                parent.grad = (xp.asarray(g, copy=True) if parent.grad is None
+                               else parent.grad + g)
 
     # ------------------------------------------------------------------ arithmetic
     def __add__(self, other):
@@ -123,12 +140,41 @@ class Tensor:
     __rmul__ = __mul__
 
     def __matmul__(self, other):
+        """C = A B, with ∂f/∂A = (∂f/∂C) B^T and ∂f/∂B = A^T (∂f/∂C).
+
+        As ``@`` does: a 1-D A is the row vector (1, k), a 1-D B the column (k, 1), their
+        axis dropped from C; operands of 3 or more dimensions are stacks of matrices
+        (transposed in the last two axes only), their leading axes broadcast, and the
+        gradient of a broadcast operand is summed over the axes it was broadcast along.
+        """
         other = _tensor(other)
-        # C = A B: ∂f/∂A = (∂f/∂C) B^T, ∂f/∂B = A^T (∂f/∂C) (2-D operands).
-        return Tensor(self.data @ other.data, op="matmul", parents=[
-            (self, lambda g: g @ other.data.T),
-            (other, lambda g: self.data.T @ g),
-        ])
+        A, B = self.data, other.data
+        if A.ndim == 0 or B.ndim == 0:
+            raise ValueError(
+                f"@ needs operands of at least 1 dimension; got shapes {self.shape} and "
+                f"{other.shape}"
+            )
+        xp = self.xp
+        A2 = xp.reshape(A, (1, A.shape[0])) if A.ndim == 1 else A
+        B2 = xp.reshape(B, (B.shape[0], 1)) if B.ndim == 1 else B
+        C2 = A2 @ B2
+        shape2 = tuple(C2.shape)
+
+        def as_matrices(g):  # g in the shape of C2: the dropped axes put back
+            return xp.reshape(g, shape2)
+
+        def grad_A(g):
+            gA = as_matrices(g) @ xp.matrix_transpose(B2)
+            return xp.reshape(_unbroadcast(xp, gA, tuple(A2.shape)), self.shape)
+
+        def grad_B(g):
+            gB = xp.matrix_transpose(A2) @ as_matrices(g)
+            return xp.reshape(_unbroadcast(xp, gB, tuple(B2.shape)), other.shape)
+
+        return Tensor(A @ B, op="matmul", parents=[(self, grad_A), (other, grad_B)])
+
+    def __rmatmul__(self, other):  # array @ Tensor (NumPy defers: __array_ufunc__ is None)
+        return _tensor(other) @ self
 
     @property
     def T(self):
@@ -137,37 +183,42 @@ class Tensor:
 
     # ------------------------------------------------------------------ reductions
     def sum(self, axis=None, keepdims=False):
-        """Σ over ``axis`` (all axes by default); its vector-Jacobian product spreads g back."""
+        """Σ over ``axis`` (None: all axes; an int or a tuple of ints); its vector-Jacobian
+        product spreads g back over the summed axes."""
         xp, shape = self.xp, self.shape
+        kept = _kept_shape(shape, _axes(axis, len(shape)))
 
         def vjp(g):
-            if not keepdims and axis is not None:
-                g = xp.expand_dims(g, axis=axis)
-            return xp.broadcast_to(g, shape)
+            return xp.broadcast_to(xp.reshape(g, kept), shape)
 
         return Tensor(xp.sum(self.data, axis=axis, keepdims=keepdims), [(self, vjp)], op="sum")
 
     def mean(self, axis=None, keepdims=False):
-        """The mean over ``axis`` (all axes by default)."""
+        """(1/N) Σ over ``axis`` (None: all axes; an int or a tuple of ints), N the number of
+        entries summed."""
         count = 1
-        for i in range(len(self.shape)) if axis is None else [axis]:
+        for i in _axes(axis, len(self.shape)):
             count *= self.shape[i]
         return self.sum(axis=axis, keepdims=keepdims) * (1.0 / count)
 
     def logsumexp(self, axis=-1, keepdims=True):
-        """ln Σ_k exp(x_k) along ``axis``, computed as m + ln Σ exp(x - m) (m = max, which
-        never overflows); its vector-Jacobian product is g times the softmax of x."""
+        """ln Σ_k exp(x_k) along ``axis`` (an int, a tuple, or None for all axes), computed as
+        m + ln Σ exp(x - m) (m = max, which never overflows); its vector-Jacobian product is
+        g times the softmax of x."""
         xp = self.xp
         m = xp.max(self.data, axis=axis, keepdims=True)
         E = xp.exp(self.data - m)
         S = xp.sum(E, axis=axis, keepdims=True)
         out = m + xp.log(S)
         P = E / S
+        kept = tuple(out.shape)
+        axes = _axes(axis, len(self.shape))
+        dropped = tuple(s for i, s in enumerate(self.shape) if i not in axes)
 
         def vjp(g):
-            return (g if keepdims else xp.expand_dims(g, axis=axis)) * P
+            return xp.reshape(g, kept) * P
 
-        return Tensor(out if keepdims else xp.squeeze(out, axis=axis), [(self, vjp)],
+        return Tensor(out if keepdims else xp.reshape(out, dropped), [(self, vjp)],
                       op="logsumexp")
 
     # ------------------------------------------------------------------ element-wise

@@ -176,3 +176,82 @@ def test_fit_takes_numpy_booleans_like_check_bool_does():
         bp.fit(net, X21, X21, batch_size=5, iterations=2, replacement=1)
 
 
+# ----------------------------------------------------------------------------- 4, 18: Tensor
+
+
+def _numerical(f, x):
+    return bp.numerical_gradient(f, x)
+
+
+@pytest.mark.parametrize("shape_a, shape_b", [
+    ((3,), (3, 2)), ((2, 3), (3,)), ((3,), (3,)), ((4, 2, 3), (3, 5)), ((2, 3), (4, 3, 2)),
+    ((4, 2, 3), (4, 3, 5)), ((1, 2, 3), (4, 3, 5)),
+])
+def test_matmul_gradients_of_1d_and_batched_operands(shape_a, shape_b):
+    rng = np.random.default_rng(0)
+    A0, B0, C = rng.standard_normal(shape_a), rng.standard_normal(shape_b), None
+    C = rng.standard_normal(np.matmul(A0, B0).shape)  # f = Σ C ⊙ (A @ B)
+    A, B = Tensor(A0.copy()), Tensor(B0.copy())
+    out = A @ B
+    (out * C).sum().backward()
+    assert A.grad.shape == shape_a and B.grad.shape == shape_b
+    np.testing.assert_allclose(A.grad, _numerical(lambda a: np.sum(C * (a @ B0)), A0), rtol=1e-6)
+    np.testing.assert_allclose(B.grad, _numerical(lambda b: np.sum(C * (A0 @ b)), B0), rtol=1e-6)
+
+
+def test_matmul_of_a_0d_operand_is_refused_naming_the_shapes():
+    with pytest.raises(ValueError, match=r"@ needs operands of at least 1 dimension; got "
+                                         r"shapes \(\) and \(3,\)"):
+        Tensor(np.asarray(2.0)) @ Tensor(np.ones(3))
+
+
+@pytest.mark.parametrize("axis, keepdims", [(None, False), (None, True), ((0, 1), False),
+                                            (1, False), (-1, True), ((0, 2), True)])
+def test_logsumexp_sum_and_mean_over_any_axes(axis, keepdims):
+    x0 = np.random.default_rng(1).standard_normal((2, 3, 4))
+    w = np.random.default_rng(2).standard_normal(np.sum(x0, axis=axis, keepdims=keepdims).shape)
+
+    def lse(a):
+        m = np.max(a, axis=axis, keepdims=True)
+        out = m + np.log(np.sum(np.exp(a - m), axis=axis, keepdims=True))
+        return out if keepdims else np.squeeze(out, axis=axis if axis is not None else None)
+
+    for name, f in [("logsumexp", lse),
+                    ("sum", lambda a: np.sum(a, axis=axis, keepdims=keepdims)),
+                    ("mean", lambda a: np.mean(a, axis=axis, keepdims=keepdims))]:
+        x = Tensor(x0.copy())
+        out = getattr(x, name)(axis=axis, keepdims=keepdims)
+        np.testing.assert_allclose(out.data, f(x0), rtol=1e-13)
+        (out * w).sum().backward()
+        np.testing.assert_allclose(x.grad, _numerical(lambda a, f=f: np.sum(w * f(a)), x0),
+                                   rtol=1e-6, err_msg=name)
+
+
+def test_ndarray_at_tensor_is_a_tensor():
+    M, v0 = np.arange(6.0).reshape(2, 3), np.array([1.0, -2.0, 0.5])
+    v = Tensor(v0.copy())
+    out = M @ v
+    assert isinstance(out, Tensor)
+    np.testing.assert_array_equal(out.data, M @ v0)
+    out.sum().backward()
+    np.testing.assert_array_equal(v.grad, M.sum(axis=0))
+
+
+def test_tensor_gradients_are_arrays_of_their_own():
+    a, b = Tensor(np.ones(3)), Tensor(np.ones(3))
+    (a + b).sum().backward()
+    assert a.grad is not b.grad
+    a.grad[0] = 5.0  # writable, and b's gradient does not move
+    np.testing.assert_array_equal(b.grad, np.ones(3))
+
+
+# ----------------------------------------------------------------------------- autodiff.gradient
+
+
+def test_autodiff_gradient_still_equals_algorithm_2():
+    """The Tensor changes above keep the network's reverse-mode gradient."""
+    net = bp.Network([3, 5, 4], hidden="tanh", output="softmax", seed=1)
+    X, y = np.random.default_rng(0).standard_normal((6, 3)), np.arange(6) % 4
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_allclose(autodiff.gradient(net, X, y), net.gradient(X, y), rtol=1e-12)
