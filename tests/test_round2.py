@@ -245,6 +245,134 @@ def test_tensor_gradients_are_arrays_of_their_own():
     np.testing.assert_array_equal(b.grad, np.ones(3))
 
 
+# ----------------------------------------------------------------------------- 5: copy(dtype)
+
+
+def test_copy_to_float32_refuses_a_theta_beyond_its_range():
+    net = bp.Network([2, 3, 1])
+    theta = net.theta
+    theta[4] = 1e300
+    net.theta = theta
+    with pytest.raises(ValueError, match=r"copy\(dtype='float32'\).*beyond the range of float32.*"
+                                         r"got 1e\+300 at index \(4,\)"):
+        net.copy(dtype="float32")
+    np.testing.assert_array_equal(net.theta, theta)
+    small = bp.Network([2, 3, 1]).copy(dtype="float32")  # an ordinary θ still copies
+    assert small.dtype == "float32" and np.all(np.isfinite(small.theta))
+
+
+# ----------------------------------------------------------------------------- 10, 11: arrays
+
+
+class _Refusing:
+    """An array-API object whose __dlpack__ refuses, as a torch tensor that requires grad
+    does (BufferError) or one of dtype bfloat16 (RuntimeError); NumPy cannot read it."""
+
+    def __init__(self, error):
+        self.error, self.shape, self.ndim = error, (21, 1), 2
+
+    def __array_namespace__(self, api_version=None):
+        return np
+
+    def __dlpack__(self, **kwargs):
+        raise self.error("refused")
+
+    def __dlpack_device__(self):
+        return (1, 0)
+
+
+class _NoDLPack:
+    """An array-API object without __dlpack__ that NumPy reads (a Dask array's shape)."""
+
+    shape, ndim = (21, 1), 2
+
+    def __array_namespace__(self, api_version=None):
+        return np
+
+    def __array__(self, dtype=None, copy=None):
+        return X21.copy()
+
+
+@pytest.mark.parametrize("backend", ["numpy", "array_api_strict"])
+@pytest.mark.parametrize("error", [BufferError, RuntimeError])
+def test_an_array_whose_dlpack_refuses_is_a_type_error_naming_it(backend, error):
+    net = _line(1.0).copy(backend=backend)
+    with pytest.raises(TypeError, match=r"^X .*_Refusing.*cannot be read .*refused"):
+        net.loss(_Refusing(error), X21)
+    with pytest.raises(TypeError, match=r"^y_true .*_Refusing"):
+        bp.accuracy(_Refusing(error), [0])
+
+
+@pytest.mark.parametrize("backend", ["numpy", "array_api_strict"])
+def test_an_array_without_dlpack_is_read_through_numpy(backend):
+    net = _line(1.0).copy(backend=backend)
+    assert net.loss(_NoDLPack(), X21) == pytest.approx(0.0)
+    assert net.loss(_NoDLPack(), 2 * X21) == pytest.approx(np.mean(X21**2))
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.longdouble])
+def test_float16_and_longdouble_on_array_api_strict_as_on_numpy(dtype):
+    X = X21.astype(dtype)
+    on_numpy = _line(1.5).loss(X, X21)
+    on_strict = _line(1.5).copy(backend="array_api_strict").loss(X, X21)
+    assert on_strict == pytest.approx(on_numpy, rel=1e-14)
+    assert on_numpy == pytest.approx(0.25 * np.mean(X21**2), rel=1e-3)
+
+
+def test_longdouble_beyond_float64_is_refused_on_array_api_strict():
+    if np.finfo(np.longdouble).max <= np.finfo(np.float64).max:
+        pytest.skip("longdouble is float64 on this platform")
+    X = np.ones((3, 1), dtype=np.longdouble)
+    X[1, 0] = np.longdouble(10) ** 400
+    for backend in ["numpy", "array_api_strict"]:
+        with pytest.raises(ValueError, match=r"X has entries beyond the range of float64.*"
+                                             r"at index \(1, 0\)"):
+            _line(1.0).copy(backend=backend).loss(X, np.zeros(3))
+
+
+# ----------------------------------------------------------------------------- 12-14: metrics
+
+
+def test_confusion_matrix_with_K_a_small_numpy_integer():
+    labels = np.array([0, 15, 3, 15], dtype=np.uint8)
+    K = labels.max() + 1  # np.uint8(16): K·K would wrap to 0
+    C = bp.confusion_matrix(labels, labels, K)
+    assert C.shape == (16, 16) and C.sum() == 4 and C[15, 15] == 2 and np.trace(C) == 4
+
+
+def test_accuracy_refuses_labels_beyond_int64():
+    with pytest.raises(ValueError, match=r"y_true must hold integer labels in 0\.\.2\*\*63 - 1;"
+                                         r" got values 1e\+19\.\.3e\+19"):
+        bp.accuracy([1e19, 3e19], [2e19, 4e19])
+    with pytest.raises(ValueError, match=r"y_pred must hold .* got values .*9223372036854775808"):
+        bp.accuracy(np.array([1, 2], np.uint64), np.array([1, 2**63], np.uint64))
+    assert bp.accuracy([2.0**62, 1.0], [2.0**62, 0.0]) == 0.5  # large but exact: fine
+
+
+def test_predict_labels_of_a_one_class_softmax_is_class_0():
+    net = bp.Network([2, 3, 1], output="softmax")
+    labels = bp.predict_labels(net, np.ones((4, 2)))
+    np.testing.assert_array_equal(labels, [0, 0, 0, 0])
+    assert bp.accuracy(np.zeros(4, int), labels) == 1.0
+    bp.confusion_matrix(np.zeros(4, int), labels, net.K)  # labels in 0..K-1 = 0..0
+
+
+# ----------------------------------------------------------------------------- 15: v
+
+
+@pytest.mark.parametrize("call", [forward_mode.jvp, hessian.hvp, hessian.gradient_and_hvp,
+                                  lambda net, X, y, v: net.jvp(X, y, v),
+                                  lambda net, X, y, v: net.hvp(X, y, v)])
+@pytest.mark.parametrize("v, error", [([1.0, 2.0], ValueError), (np.full(13, np.nan), ValueError),
+                                      ("abc", TypeError), (np.zeros(13, complex), TypeError)])
+def test_jvp_and_hvp_errors_name_v(call, v, error):
+    net = bp.Network([2, 3, 1])
+    with pytest.raises(error) as caught:
+        call(net, np.ones((2, 2)), np.ones(2), v)
+    message = str(caught.value)
+    assert message.startswith("v ") and "vector" not in message.split()[0]
+
+
 # ----------------------------------------------------------------------------- autodiff.gradient
 
 
