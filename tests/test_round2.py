@@ -261,6 +261,130 @@ def test_copy_to_float32_refuses_a_theta_beyond_its_range():
     assert small.dtype == "float32" and np.all(np.isfinite(small.theta))
 
 
+# ----------------------------------------------------------------------------- 6, 7, 19: files
+
+
+def _child(code, *args, timeout=60):
+    """Run ``code`` in a child Python that imports backprop from here, with 2 GiB of
+    address space: a load that reads without end fails there, not in the test process."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    prelude = ("import resource\n"
+               "resource.setrlimit(resource.RLIMIT_AS, (2 << 30, resource.RLIM_INFINITY))\n")
+    try:
+        return subprocess.run([sys.executable, "-c", prelude + code, *args], capture_output=True,
+                              text=True, env=env, timeout=timeout).stdout
+    except subprocess.TimeoutExpired:
+        return "timed out"
+
+
+LOAD = (
+    "import sys, backprop as bp\n"
+    "try:\n"
+    "    bp.load(sys.argv[1])\n"
+    "except Exception as err:\n"
+    "    print('ValueError' if isinstance(err, ValueError) else type(err).__name__, err)\n"
+)
+
+
+def test_load_refuses_what_is_not_a_regular_file(tmp_path):
+    fifo = str(tmp_path / "pipe.npz")
+    os.mkfifo(fifo)
+    for path, kind in [("/dev/zero", "a character device"), (fifo, "a FIFO")]:
+        out = _child(LOAD, path, timeout=30)  # today's code: a FIFO blocks until killed
+        assert out.startswith(f"ValueError {path}: not a regular file ({kind})"), (path, out)
+    with pytest.raises(IsADirectoryError, match=str(tmp_path)):
+        bp.load(tmp_path)
+
+
+def test_save_refuses_to_replace_what_is_not_a_regular_file(tmp_path):
+    net = bp.Network([2, 3, 1])
+    fifo = tmp_path / "pipe.npz"
+    os.mkfifo(fifo)
+    with pytest.raises(ValueError, match=r"pipe\.npz'.* a FIFO, not a regular file"):
+        bp.save(net, fifo)
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+    target = tmp_path / "elsewhere" / "pipe"
+    target.parent.mkdir()
+    os.mkfifo(target)
+    link = tmp_path / "link.npz"
+    os.symlink(target, link)  # followed to its target, which is refused
+    with pytest.raises(ValueError, match=r"link\.npz'.* a FIFO, not a regular file"):
+        bp.save(net, link)
+    assert os.path.islink(link) and stat.S_ISFIFO(os.stat(target).st_mode)
+    try:  # a device node of our own (root only), never the system's /dev/null
+        os.mknod(tmp_path / "null", stat.S_IFCHR | 0o666, os.makedev(1, 3))
+    except (PermissionError, AttributeError):
+        return
+    with pytest.raises(ValueError, match=r"a character device, not a regular file"):
+        bp.save(net, tmp_path / "null")
+    assert stat.S_ISCHR(os.stat(tmp_path / "null").st_mode)
+
+
+def test_save_refuses_a_path_that_names_a_folder(tmp_path):
+    net = bp.Network([2, 3, 1])
+    path = str(tmp_path / "x.npz") + os.sep
+    with pytest.raises(ValueError, match=r"ends with a path separator"):
+        bp.save(net, path)
+    assert not os.path.exists(tmp_path / "x.npz")
+
+
+def test_a_save_that_runs_out_of_space_names_the_path(tmp_path, monkeypatch):
+    net = bp.Network([2, 3, 1])
+    path = tmp_path / "net.npz"
+    bp.save(net, path)
+    before = path.read_bytes()
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(bp.io.np, "savez", full)
+    with pytest.raises(OSError, match=rf"cannot save the network to {str(path)!r}: No space") as e:
+        bp.save(bp.Network([2, 3, 1], seed=5), path)
+    assert e.value.errno == errno.ENOSPC and e.value.filename == str(path)
+    assert path.read_bytes() == before and os.listdir(tmp_path) == ["net.npz"]
+
+
+def test_a_save_beyond_the_file_size_limit_names_the_path(tmp_path):
+    """A real EFBIG: the file-size limit (RLIMIT_FSIZE) set below the file's size, in a child
+    process (SIGXFSZ ignored, so the write fails instead of killing it)."""
+    path = str(tmp_path / "big.npz")
+    code = (
+        "import resource, signal, sys, errno\n"
+        "import backprop as bp\n"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (4096, resource.getrlimit("
+        "resource.RLIMIT_FSIZE)[1]))\n"
+        "try:\n"
+        "    bp.save(bp.Network([100, 100]), sys.argv[1])\n"
+        "except OSError as err:\n"
+        "    print(err.errno == errno.EFBIG, err.strerror)\n"
+    )
+    out = _child(code, path)
+    assert out.startswith(f"True cannot save the network to {path!r}"), out
+    assert os.listdir(tmp_path) == []
+
+
+def test_save_drops_setuid_bits_of_the_file_it_replaces(tmp_path):
+    """Decided: the result has the old file's permission bits, never set-user/group-ID."""
+    path = tmp_path / "net.npz"
+    bp.save(bp.Network([2, 3, 1]), path)
+    os.chmod(path, 0o6750)
+    bp.save(bp.Network([2, 3, 1], seed=1), path)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o750
+
+
+def test_load_reads_a_big_endian_theta(tmp_path):
+    """Decided: θ stored big-endian is the same numbers; it loads, converted to native order."""
+    net = bp.Network([2, 3, 1], seed=3)
+    arrays = bp.io._arrays(net)
+    arrays["theta"] = arrays["theta"].astype(">f8")
+    path = tmp_path / "big_endian.npz"
+    np.savez(path, **arrays)
+    loaded = bp.load(path)
+    np.testing.assert_array_equal(loaded.theta, net.theta)
+    assert loaded.theta.dtype == np.float64
+
+
 # ----------------------------------------------------------------------------- 10, 11: arrays
 
 
