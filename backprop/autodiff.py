@@ -15,6 +15,8 @@ from Tensors; :func:`gradient` differentiates it and returns the flat ∂ℓ_τ/
 
 from __future__ import annotations
 
+import numbers
+
 from array_api_compat import array_namespace
 
 from ._batch import batch
@@ -22,11 +24,17 @@ from .activations import ACTIVATIONS
 
 
 def _axes(axis, ndim):
-    """``axis`` (None, an int or a tuple of ints, negative allowed) as a sorted tuple."""
+    """``axis`` (None, an int or a tuple of distinct ints, negative allowed) as a sorted
+    tuple of axes 0..ndim-1; TypeError / ValueError naming axis otherwise."""
     if axis is None:
         return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, int) else tuple(axis)
-    return tuple(sorted(a % ndim for a in axes))
+    axes = axis if isinstance(axis, tuple) else (axis,)
+    expected = f"None, an int or a tuple of distinct ints in -{ndim}..{ndim - 1}"
+    if any(isinstance(a, bool) or not isinstance(a, numbers.Integral) for a in axes):
+        raise TypeError(f"axis must be {expected}; got {axis!r}")
+    if any(not -ndim <= a < ndim for a in axes) or len({a % ndim for a in axes}) < len(axes):
+        raise ValueError(f"axis must be {expected} (the Tensor has {ndim} axes); got {axis!r}")
+    return tuple(sorted(int(a) % ndim for a in axes))
 
 
 def _kept_shape(shape, axes):
@@ -157,7 +165,18 @@ class Tensor:
         xp = self.xp
         A2 = xp.reshape(A, (1, A.shape[0])) if A.ndim == 1 else A
         B2 = xp.reshape(B, (B.shape[0], 1)) if B.ndim == 1 else B
-        C2 = A2 @ B2
+        if A2.shape[-1] != B2.shape[-2]:
+            raise ValueError(
+                f"@ needs the last axis of the left operand as long as the "
+                f"{'first' if B.ndim == 1 else 'second-to-last'} of the right one; got shapes "
+                f"{self.shape} and {other.shape}"
+            )
+        try:
+            C2 = A2 @ B2
+        except ValueError as err:  # leading (stack) axes that do not broadcast
+            raise ValueError(
+                f"@ cannot multiply stacks of shapes {self.shape} and {other.shape}: {err}"
+            ) from None
         shape2 = tuple(C2.shape)
 
         def as_matrices(g):  # g in the shape of C2: the dropped axes put back
@@ -206,13 +225,13 @@ class Tensor:
         m + ln Σ exp(x - m) (m = max, which never overflows); its vector-Jacobian product is
         g times the softmax of x."""
         xp = self.xp
+        axes = _axes(axis, len(self.shape))
         m = xp.max(self.data, axis=axis, keepdims=True)
         E = xp.exp(self.data - m)
         S = xp.sum(E, axis=axis, keepdims=True)
         out = m + xp.log(S)
         P = E / S
         kept = tuple(out.shape)
-        axes = _axes(axis, len(self.shape))
         dropped = tuple(s for i, s in enumerate(self.shape) if i not in axes)
 
         def vjp(g):
@@ -269,6 +288,26 @@ def parameters(net):
     return leaves
 
 
+def _checked_params(net, params):
+    """params as given, once it is a list of 2L Tensors of the shapes of W_1, b_1, ..., b_L;
+    otherwise a TypeError / ValueError naming params (a wrong shape would surface as a
+    mismatch deep inside the forward pass)."""
+    if not isinstance(params, (list, tuple)):
+        raise TypeError(f"params must be a list of the 2L = {2 * net.L} Tensors [W_1, b_1, "
+                        f"..., W_L, b_L]; got {type(params).__name__}")
+    if len(params) != 2 * net.L:
+        raise ValueError(f"params must hold 2L = {2 * net.L} Tensors; got {len(params)}")
+    for i, t in enumerate(params):
+        layer = net.layers[i // 2]
+        shape, name = ((layer.shape, f"W_{layer.l}") if i % 2 == 0
+                       else (layer.shape[:1], f"b_{layer.l}"))
+        if not isinstance(t, Tensor):
+            raise TypeError(f"params[{i}] ({name}) must be a Tensor; got {type(t).__name__}")
+        if t.shape != shape:
+            raise ValueError(f"params[{i}] ({name}) must have shape {shape}; got {t.shape}")
+    return params
+
+
 def loss(net, X, y, params=None):
     """ℓ_τ = (1/n) Σ_i C(y_i, g(x_i | θ)) as a scalar Tensor, built from Tensor operations.
 
@@ -278,9 +317,7 @@ def loss(net, X, y, params=None):
     params: leaf Tensors [W_1, b_1, ..., W_L, b_L] (default: ``parameters(net)``).
     """
     X, Y = batch(net, X, y)
-    params = parameters(net) if params is None else params
-    if len(params) != 2 * net.L:
-        raise ValueError(f"params must hold 2L = {2 * net.L} Tensors; got {len(params)}")
+    params = parameters(net) if params is None else _checked_params(net, params)
     A = Tensor(X, name="a_0", requires_grad=False)
     for l in range(net.L):
         Z = A @ params[2 * l].T + params[2 * l + 1]

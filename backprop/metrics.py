@@ -72,7 +72,7 @@ def accuracy(y_true, y_pred) -> float:
     """
     y_true, y_pred = _pair(y_true, y_pred)
     if y_true.size == 0:
-        raise ValueError("accuracy needs at least one example; got 0 labels")
+        raise ValueError("accuracy needs at least one example; got 0 labels in y_true and y_pred")
     return float(np.mean(y_true == y_pred))
 
 
