@@ -107,15 +107,13 @@ class Tensor:
         order = self.graph()
         for node in order:
             node.grad = None
-        xp = self.xp
-        self.grad = xp.ones_like(self.data)
+        self.grad = self.xp.ones_like(self.data)
         for node in reversed(order):  # every node after all the nodes that use it
             for parent, vjp in node.parents:
                 g = vjp(node.grad)
-                # A copy the first time: a vjp may hand on its input (add) or a read-only
-                # broadcast view (sum), which two Tensors' .grad must not share.
-                parent.grad = (xp.asarray(g, copy=True) if parent.grad is None
-                               else parent.grad + g)
+                # the first share is copied: a vjp may pass g on as it is (add) or as a
+                # read-only broadcast view (sum), and no two .grad may share memory
+                parent.grad = _copy(g) if parent.grad is None else parent.grad + g
 
     # ------------------------------------------------------------------ arithmetic
     def __add__(self, other):
@@ -148,49 +146,15 @@ class Tensor:
     __rmul__ = __mul__
 
     def __matmul__(self, other):
-        """C = A B, with ∂f/∂A = (∂f/∂C) B^T and ∂f/∂B = A^T (∂f/∂C).
-
-        As ``@`` does: a 1-D A is the row vector (1, k), a 1-D B the column (k, 1), their
-        axis dropped from C; operands of 3 or more dimensions are stacks of matrices
-        (transposed in the last two axes only), their leading axes broadcast, and the
-        gradient of a broadcast operand is summed over the axes it was broadcast along.
-        """
         other = _tensor(other)
         A, B = self.data, other.data
-        if A.ndim == 0 or B.ndim == 0:
-            raise ValueError(
-                f"@ needs operands of at least 1 dimension; got shapes {self.shape} and "
-                f"{other.shape}"
-            )
-        xp = self.xp
-        A2 = xp.reshape(A, (1, A.shape[0])) if A.ndim == 1 else A
-        B2 = xp.reshape(B, (B.shape[0], 1)) if B.ndim == 1 else B
-        if A2.shape[-1] != B2.shape[-2]:
-            raise ValueError(
-                f"@ needs the last axis of the left operand as long as the "
-                f"{'first' if B.ndim == 1 else 'second-to-last'} of the right one; got shapes "
-                f"{self.shape} and {other.shape}"
-            )
-        try:
-            C2 = A2 @ B2
-        except ValueError as err:  # leading (stack) axes that do not broadcast
-            raise ValueError(
-                f"@ cannot multiply stacks of shapes {self.shape} and {other.shape}: {err}"
-            ) from None
-        shape2 = tuple(C2.shape)
-
-        def as_matrices(g):  # g in the shape of C2: the dropped axes put back
-            return xp.reshape(g, shape2)
-
-        def grad_A(g):
-            gA = as_matrices(g) @ xp.matrix_transpose(B2)
-            return xp.reshape(_unbroadcast(xp, gA, tuple(A2.shape)), self.shape)
-
-        def grad_B(g):
-            gB = xp.matrix_transpose(A2) @ as_matrices(g)
-            return xp.reshape(_unbroadcast(xp, gB, tuple(B2.shape)), other.shape)
-
-        return Tensor(A @ B, op="matmul", parents=[(self, grad_A), (other, grad_B)])
+        if A.ndim != 2 or B.ndim != 2 or A.shape[1] != B.shape[0]:
+            return _matmul(self, other)  # vectors, stacks of matrices, or a refusal
+        # C = A B: ∂f/∂A = (∂f/∂C) B^T, ∂f/∂B = A^T (∂f/∂C) (2-D operands).
+        return Tensor(A @ B, op="matmul", parents=[
+            (self, lambda g: g @ B.T),
+            (other, lambda g: A.T @ g),
+        ])
 
     def __rmatmul__(self, other):  # array @ Tensor (NumPy defers: __array_ufunc__ is None)
         return _tensor(other) @ self
@@ -263,6 +227,52 @@ class Tensor:
         act, xp = ACTIVATIONS[name], self.xp
         a = act.S_xp(xp, self.data)
         return Tensor(a, [(self, lambda g: g * act.S_prime_from_a_xp(xp, a))], op=name)
+
+
+def _copy(x):
+    return array_namespace(x).asarray(x, copy=True)
+
+
+def _matmul(a, b):
+    """a @ b for Tensors that are not two matrices of matching sizes, as ``@`` treats them.
+
+    A 1-D left operand is the row vector (1, k), a 1-D right one the column (k, 1), and that
+    axis is dropped from C; operands of 3 or more dimensions are stacks of matrices, their
+    leading axes broadcast. The 2-D rule ∂f/∂A = (∂f/∂C) B^T, ∂f/∂B = A^T (∂f/∂C) then holds
+    matrix by matrix (transposing the last two axes only), and an operand broadcast along
+    leading axes gets its gradient summed over them. 0-D operands and sizes that do not
+    match are refused, naming both shapes.
+    """
+    A, B, xp = a.data, b.data, a.xp
+    if A.ndim == 0 or B.ndim == 0:
+        raise ValueError(
+            f"@ needs operands of at least 1 dimension; got shapes {a.shape} and {b.shape}"
+        )
+    A2 = xp.reshape(A, (1, A.shape[0])) if A.ndim == 1 else A
+    B2 = xp.reshape(B, (B.shape[0], 1)) if B.ndim == 1 else B
+    if A2.shape[-1] != B2.shape[-2]:
+        raise ValueError(
+            f"@ needs the last axis of the left operand as long as the "
+            f"{'first' if B.ndim == 1 else 'second-to-last'} of the right one; got shapes "
+            f"{a.shape} and {b.shape}"
+        )
+    try:
+        C2 = A2 @ B2
+    except ValueError as err:  # leading (stack) axes that do not broadcast
+        raise ValueError(
+            f"@ cannot multiply stacks of shapes {a.shape} and {b.shape}: {err}"
+        ) from None
+    shape2 = tuple(C2.shape)
+
+    def grad_A(g):  # g back in C2's shape (the dropped axes put back), then the 2-D rule
+        gA = xp.reshape(g, shape2) @ xp.matrix_transpose(B2)
+        return xp.reshape(_unbroadcast(xp, gA, tuple(A2.shape)), a.shape)
+
+    def grad_B(g):
+        gB = xp.matrix_transpose(A2) @ xp.reshape(g, shape2)
+        return xp.reshape(_unbroadcast(xp, gB, tuple(B2.shape)), b.shape)
+
+    return Tensor(A @ B, op="matmul", parents=[(a, grad_A), (b, grad_B)])
 
 
 def _tensor(x):

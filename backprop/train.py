@@ -7,7 +7,8 @@
 
 Its parts: :func:`_checked_run` checks every argument once, before the first step;
 :func:`batch_indices` draws the rows of each epoch; :class:`EarlyStopping` keeps the best θ;
-:func:`_loop` makes the steps and evaluations. Inside the loop nothing is validated again.
+:func:`_loop` makes the steps and evaluations. Inside the loop nothing is validated again
+but what a ``loss_and_gradient`` hook returns (:func:`_hook_result`).
 
 A run that diverges (a batch loss that is inf or NaN) stops with a :class:`DivergenceError`;
 a run interrupted (KeyboardInterrupt, a notebook's stop button) re-raises the interrupt; a
