@@ -17,11 +17,11 @@ without set-user-ID, set-group-ID or sticky bits, which a write clears too), and
 link is written through to its target. Only a regular file is ever replaced: a FIFO or a
 device node (``/dev/null``) is refused, not turned into a regular file.
 
-:func:`load` reads only a regular file (a device such as ``/dev/zero`` would be read without
-end, a FIFO would block), and trusts nothing in it: it reads each member's header (shape and dtype)
-and checks p, the dtype and θ's length against one another and against the bytes the file
-really holds before it reads anything large, and it never unpickles. A file it cannot trust
-is refused with a ValueError that says what is wrong.
+:func:`load` reads only a regular file (a device such as ``/dev/zero`` would be read
+without end, a FIFO would block), and trusts nothing in it: it reads each member's header
+(shape and dtype) and checks p, the dtype and θ's length against one another and against
+the bytes the file really holds before it reads anything large, and it never unpickles. A
+file it cannot trust is refused with a ValueError that says what is wrong.
 """
 
 from __future__ import annotations
