@@ -1,4 +1,6 @@
-"""Issue 26, "Reliability, second round": one test per finding, each seen to fail before its fix.
+"""Issue 26, "Reliability, second round": tests for each finding, seen to fail before its fix
+(except the parameter cases that already worked, and the last test, a guard that the Tensor
+changes keep autodiff.gradient).
 
 Every call either gives the right result or raises a ValueError / TypeError naming the
 argument, with what was expected and what came; θ, the History and files are never left
