@@ -8,6 +8,7 @@ same message as ``net.gradient`` gives.
 from __future__ import annotations
 
 from . import _validate as check
+from . import parameters
 from .losses import LOSSES, OUTPUTS
 
 
@@ -22,13 +23,12 @@ def batch(net, X, y):
 
 
 def tangent_blocks(net, v, name="v"):
-    """([Ẇ_1, ..., Ẇ_L], [ḃ_1, ..., ḃ_L]): a direction in θ (flat, θ's order) split by layer."""
-    if hasattr(v, "shape") and tuple(v.shape) != (net.dim_theta,):
-        raise ValueError(
-            f"{name} must be a flat vector of length dim(theta) = {net.dim_theta}; "
-            f"got shape {tuple(v.shape)}"
-        )
-    return net.unflatten(v)
+    """([Ẇ_1, ..., Ẇ_L], [ḃ_1, ..., ḃ_L]): a direction in θ (flat, θ's order) split by layer.
+
+    v is checked as θ is (flat, length dim θ, finite, real), its errors naming ``name``.
+    """
+    v = check.check_theta(net.xp, v, net.dim_theta, net.W[0].dtype, name)
+    return parameters.unflatten(net.xp, net.layers, v)
 
 
 def head(net):

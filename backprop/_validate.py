@@ -59,6 +59,68 @@ def _refuse_lossy_numpy(x, name: str):
     return x
 
 
+# Where DLPack refuses: no __dlpack__ (AttributeError: a Dask array), a tensor that requires
+# grad (BufferError), a dtype NumPy lacks such as bfloat16 (RuntimeError / TypeError).
+_DLPACK_ERRORS = (AttributeError, BufferError, RuntimeError, TypeError, ValueError)
+
+
+def _host(x, name: str) -> np.ndarray:
+    """An array-API object of another CPU library as a NumPy array: through DLPack, else
+    through NumPy's ``__array__`` protocol; TypeError naming ``name`` when neither reads it."""
+    try:
+        return np.from_dlpack(x)
+    except _DLPACK_ERRORS as err:
+        reason = err
+    if hasattr(x, "__array__"):
+        try:
+            return np.asarray(x)
+        except _DLPACK_ERRORS as err:
+            reason = err
+    raise TypeError(
+        f"{name} is a {_describe(x)} that cannot be read as an array "
+        f"({type(reason).__name__}: {reason}); pass a NumPy array of real numbers (a torch "
+        f"tensor: {name}.detach().to(torch.float64).numpy())"
+    )
+
+
+def to_host(x, name: str) -> np.ndarray:
+    """``x`` (an array of any backend, a list, a number) as a NumPy array, no dtype change;
+    TypeError naming ``name`` where it cannot be read (or would lose its mask)."""
+    if isinstance(x, np.ma.MaskedArray) and np.ma.count_masked(x):
+        _refuse_lossy_numpy(x, name)  # raises: the mask would be dropped
+    if isinstance(x, np.ndarray):
+        return np.asarray(x)
+    if is_cupy_array(x):
+        return x.get()
+    if is_array_api_obj(x) and not isinstance(x, np.generic):
+        return _host(x, name)
+    try:
+        return np.asarray(x)
+    except (ValueError, TypeError) as err:
+        raise TypeError(f"{name} must be an array of numbers; got {type(x).__name__} that "
+                        f"NumPy cannot turn into one ({err})") from err
+
+
+def _array_api_dtype(x: np.ndarray, name: str) -> np.ndarray:
+    """A NumPy array of a dtype the array API lacks in the nearest one it has, for a backend
+    other than NumPy: float16 -> float32 (exact); long double -> float64, refused where a
+    finite entry is beyond float64's range (as NumPy's own cast to the dtype is, in _cast)."""
+    if x.dtype == np.float16:
+        return x.astype(np.float32)
+    if x.dtype.kind == "f" and x.dtype.itemsize > 8:
+        big = np.finfo(np.float64).max
+        too_big = np.isfinite(x) & (np.abs(x) > big)
+        if np.any(too_big):
+            index = tuple(int(i) for i in np.unravel_index(int(np.argmax(too_big)), x.shape))
+            value = np.format_float_scientific(x[index], precision=4, trim="-")
+            raise ValueError(
+                f"{name} has entries beyond the range of float64 (|value| <= {big:.4g}); "
+                f"got {value} at index {index}"
+            )
+        return x.astype(np.float64)
+    return x
+
+
 def to_backend(xp, x, name: str):
     """``x`` as an array of namespace ``xp`` (no dtype change yet); TypeError if not numeric
     or if the conversion would drop information (a mask, an imaginary part, objects)."""
@@ -86,11 +148,11 @@ def to_backend(xp, x, name: str):
             ) from err
     if isinstance(x, np.ndarray):
         x = _refuse_lossy_numpy(x, name)
-    if target == "numpy" and not isinstance(x, np.ndarray):
-        x = np.from_dlpack(x)  # an array_api_strict (or other CPU) array
-    elif target != "numpy" and backend_name(array_namespace(x)) != target:
-        # a NumPy array, or another CPU library's (say array_api_strict into CuPy)
-        x = xp.asarray(x if isinstance(x, np.ndarray) else np.from_dlpack(x))
+    elif target == "numpy" or backend_name(array_namespace(x)) != target:
+        # another library's array (array_api_strict, Dask, torch, ...): read on the host
+        x = _refuse_lossy_numpy(_host(x, name), name)
+    if target != "numpy" and isinstance(x, np.ndarray):
+        x = xp.asarray(_array_api_dtype(x, name))  # NumPy into array_api_strict or CuPy
     if xp.isdtype(x.dtype, "complex floating"):
         raise TypeError(
             f"{name} must hold real numbers; got dtype {x.dtype} (complex: the imaginary "

@@ -15,10 +15,31 @@ from Tensors; :func:`gradient` differentiates it and returns the flat ∂ℓ_τ/
 
 from __future__ import annotations
 
+import numbers
+
 from array_api_compat import array_namespace
 
 from ._batch import batch
 from .activations import ACTIVATIONS
+
+
+def _axes(axis, ndim):
+    """``axis`` (None, an int or a tuple of distinct ints, negative allowed) as a sorted
+    tuple of axes 0..ndim-1; TypeError / ValueError naming axis otherwise."""
+    if axis is None:
+        return tuple(range(ndim))
+    axes = axis if isinstance(axis, tuple) else (axis,)
+    expected = f"None, an int or a tuple of distinct ints in -{ndim}..{ndim - 1}"
+    if any(isinstance(a, bool) or not isinstance(a, numbers.Integral) for a in axes):
+        raise TypeError(f"axis must be {expected}; got {axis!r}")
+    if any(not -ndim <= a < ndim for a in axes) or len({a % ndim for a in axes}) < len(axes):
+        raise ValueError(f"axis must be {expected} (the Tensor has {ndim} axes); got {axis!r}")
+    return tuple(sorted(int(a) % ndim for a in axes))
+
+
+def _kept_shape(shape, axes):
+    """The shape of a reduction over ``axes`` with keepdims=True: those axes of size 1."""
+    return tuple(1 if i in axes else s for i, s in enumerate(shape))
 
 
 def _unbroadcast(xp, grad, shape):
@@ -90,7 +111,9 @@ class Tensor:
         for node in reversed(order):  # every node after all the nodes that use it
             for parent, vjp in node.parents:
                 g = vjp(node.grad)
-                parent.grad = g if parent.grad is None else parent.grad + g
+                # the first share is copied: a vjp may pass g on as it is (add) or as a
+                # read-only broadcast view (sum), and no two .grad may share memory
+                parent.grad = _copy(g) if parent.grad is None else parent.grad + g
 
     # ------------------------------------------------------------------ arithmetic
     def __add__(self, other):
@@ -124,11 +147,17 @@ class Tensor:
 
     def __matmul__(self, other):
         other = _tensor(other)
+        A, B = self.data, other.data
+        if A.ndim != 2 or B.ndim != 2 or A.shape[1] != B.shape[0]:
+            return _matmul(self, other)  # vectors, stacks of matrices, or a refusal
         # C = A B: ∂f/∂A = (∂f/∂C) B^T, ∂f/∂B = A^T (∂f/∂C) (2-D operands).
-        return Tensor(self.data @ other.data, op="matmul", parents=[
-            (self, lambda g: g @ other.data.T),
-            (other, lambda g: self.data.T @ g),
+        return Tensor(A @ B, op="matmul", parents=[
+            (self, lambda g: g @ B.T),
+            (other, lambda g: A.T @ g),
         ])
+
+    def __rmatmul__(self, other):  # array @ Tensor (NumPy defers: __array_ufunc__ is None)
+        return _tensor(other) @ self
 
     @property
     def T(self):
@@ -137,37 +166,42 @@ class Tensor:
 
     # ------------------------------------------------------------------ reductions
     def sum(self, axis=None, keepdims=False):
-        """Σ over ``axis`` (all axes by default); its vector-Jacobian product spreads g back."""
+        """Σ over ``axis`` (None: all axes; an int or a tuple of ints); its vector-Jacobian
+        product spreads g back over the summed axes."""
         xp, shape = self.xp, self.shape
+        kept = _kept_shape(shape, _axes(axis, len(shape)))
 
         def vjp(g):
-            if not keepdims and axis is not None:
-                g = xp.expand_dims(g, axis=axis)
-            return xp.broadcast_to(g, shape)
+            return xp.broadcast_to(xp.reshape(g, kept), shape)
 
         return Tensor(xp.sum(self.data, axis=axis, keepdims=keepdims), [(self, vjp)], op="sum")
 
     def mean(self, axis=None, keepdims=False):
-        """The mean over ``axis`` (all axes by default)."""
+        """(1/N) Σ over ``axis`` (None: all axes; an int or a tuple of ints), N the number of
+        entries summed."""
         count = 1
-        for i in range(len(self.shape)) if axis is None else [axis]:
+        for i in _axes(axis, len(self.shape)):
             count *= self.shape[i]
         return self.sum(axis=axis, keepdims=keepdims) * (1.0 / count)
 
     def logsumexp(self, axis=-1, keepdims=True):
-        """ln Σ_k exp(x_k) along ``axis``, computed as m + ln Σ exp(x - m) (m = max, which
-        never overflows); its vector-Jacobian product is g times the softmax of x."""
+        """ln Σ_k exp(x_k) along ``axis`` (an int, a tuple, or None for all axes), computed as
+        m + ln Σ exp(x - m) (m = max, which never overflows); its vector-Jacobian product is
+        g times the softmax of x."""
         xp = self.xp
+        axes = _axes(axis, len(self.shape))
         m = xp.max(self.data, axis=axis, keepdims=True)
         E = xp.exp(self.data - m)
         S = xp.sum(E, axis=axis, keepdims=True)
         out = m + xp.log(S)
         P = E / S
+        kept = tuple(out.shape)
+        dropped = tuple(s for i, s in enumerate(self.shape) if i not in axes)
 
         def vjp(g):
-            return (g if keepdims else xp.expand_dims(g, axis=axis)) * P
+            return xp.reshape(g, kept) * P
 
-        return Tensor(out if keepdims else xp.squeeze(out, axis=axis), [(self, vjp)],
+        return Tensor(out if keepdims else xp.reshape(out, dropped), [(self, vjp)],
                       op="logsumexp")
 
     # ------------------------------------------------------------------ element-wise
@@ -195,6 +229,52 @@ class Tensor:
         return Tensor(a, [(self, lambda g: g * act.S_prime_from_a_xp(xp, a))], op=name)
 
 
+def _copy(x):
+    return array_namespace(x).asarray(x, copy=True)
+
+
+def _matmul(a, b):
+    """a @ b for Tensors that are not two matrices of matching sizes, as ``@`` treats them.
+
+    A 1-D left operand is the row vector (1, k), a 1-D right one the column (k, 1), and that
+    axis is dropped from C; operands of 3 or more dimensions are stacks of matrices, their
+    leading axes broadcast. The 2-D rule ∂f/∂A = (∂f/∂C) B^T, ∂f/∂B = A^T (∂f/∂C) then holds
+    matrix by matrix (transposing the last two axes only), and an operand broadcast along
+    leading axes gets its gradient summed over them. 0-D operands and sizes that do not
+    match are refused, naming both shapes.
+    """
+    A, B, xp = a.data, b.data, a.xp
+    if A.ndim == 0 or B.ndim == 0:
+        raise ValueError(
+            f"@ needs operands of at least 1 dimension; got shapes {a.shape} and {b.shape}"
+        )
+    A2 = xp.reshape(A, (1, A.shape[0])) if A.ndim == 1 else A
+    B2 = xp.reshape(B, (B.shape[0], 1)) if B.ndim == 1 else B
+    if A2.shape[-1] != B2.shape[-2]:
+        raise ValueError(
+            f"@ needs the last axis of the left operand as long as the "
+            f"{'first' if B.ndim == 1 else 'second-to-last'} of the right one; got shapes "
+            f"{a.shape} and {b.shape}"
+        )
+    try:
+        C2 = A2 @ B2
+    except ValueError as err:  # leading (stack) axes that do not broadcast
+        raise ValueError(
+            f"@ cannot multiply stacks of shapes {a.shape} and {b.shape}: {err}"
+        ) from None
+    shape2 = tuple(C2.shape)
+
+    def grad_A(g):  # g back in C2's shape (the dropped axes put back), then the 2-D rule
+        gA = xp.reshape(g, shape2) @ xp.matrix_transpose(B2)
+        return xp.reshape(_unbroadcast(xp, gA, tuple(A2.shape)), a.shape)
+
+    def grad_B(g):
+        gB = xp.matrix_transpose(A2) @ xp.reshape(g, shape2)
+        return xp.reshape(_unbroadcast(xp, gB, tuple(B2.shape)), b.shape)
+
+    return Tensor(A @ B, op="matmul", parents=[(a, grad_A), (b, grad_B)])
+
+
 def _tensor(x):
     """x itself if it is a Tensor, else a constant Tensor (an array or a Python number)."""
     return x if isinstance(x, Tensor) else Tensor(x, requires_grad=False)
@@ -218,6 +298,26 @@ def parameters(net):
     return leaves
 
 
+def _checked_params(net, params):
+    """params as given, once it is a list of 2L Tensors of the shapes of W_1, b_1, ..., b_L;
+    otherwise a TypeError / ValueError naming params (a wrong shape would surface as a
+    mismatch deep inside the forward pass)."""
+    if not isinstance(params, (list, tuple)):
+        raise TypeError(f"params must be a list of the 2L = {2 * net.L} Tensors [W_1, b_1, "
+                        f"..., W_L, b_L]; got {type(params).__name__}")
+    if len(params) != 2 * net.L:
+        raise ValueError(f"params must hold 2L = {2 * net.L} Tensors; got {len(params)}")
+    for i, t in enumerate(params):
+        layer = net.layers[i // 2]
+        shape, name = ((layer.shape, f"W_{layer.l}") if i % 2 == 0
+                       else (layer.shape[:1], f"b_{layer.l}"))
+        if not isinstance(t, Tensor):
+            raise TypeError(f"params[{i}] ({name}) must be a Tensor; got {type(t).__name__}")
+        if t.shape != shape:
+            raise ValueError(f"params[{i}] ({name}) must have shape {shape}; got {t.shape}")
+    return params
+
+
 def loss(net, X, y, params=None):
     """ℓ_τ = (1/n) Σ_i C(y_i, g(x_i | θ)) as a scalar Tensor, built from Tensor operations.
 
@@ -227,9 +327,7 @@ def loss(net, X, y, params=None):
     params: leaf Tensors [W_1, b_1, ..., W_L, b_L] (default: ``parameters(net)``).
     """
     X, Y = batch(net, X, y)
-    params = parameters(net) if params is None else params
-    if len(params) != 2 * net.L:
-        raise ValueError(f"params must hold 2L = {2 * net.L} Tensors; got {len(params)}")
+    params = parameters(net) if params is None else _checked_params(net, params)
     A = Tensor(X, name="a_0", requires_grad=False)
     for l in range(net.L):
         Z = A @ params[2 * l].T + params[2 * l + 1]

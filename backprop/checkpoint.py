@@ -1,4 +1,4 @@
-"""Gradient checkpointing: keep the activations of only k layers, recompute the rest.
+"""Gradient checkpointing: keep the activations of k checkpoint layers, recompute the rest.
 
 The backward pass of Algorithm 1 needs every a_{l-1} (line 9: ∂C/∂W_l = δ_l a_{l-1}^T, and
 S'(z_{l-1}) in line 10), so plain back-propagation keeps all L of them from the forward
@@ -7,8 +7,13 @@ trades memory for arithmetic: the forward pass keeps a_l only at k evenly spaced
 (the checkpoints); the backward pass then goes through the segments between them from
 the last to the first, recomputing each segment's activations from its checkpoint just
 before it back-propagates through it. Memory: k checkpoints plus one segment (about L/k
-layers), smallest near k = √L; cost: about one more forward pass. The gradient is the
-same, up to rounding, since the same numbers are recomputed.
+layers; :func:`peak_activations` counts it exactly), smallest near k = √L; cost: about one
+more forward pass. The gradient is the same, up to rounding, since the same numbers are
+recomputed.
+
+k = 1 saves nothing: its one segment is the whole network, whose L activations the
+backward pass needs at once, so they are all kept (as PyTorch's ``checkpoint_sequential``
+with one segment). So does k = L: every layer is a checkpoint. The saving is in between.
 """
 
 from __future__ import annotations
@@ -25,6 +30,16 @@ def checkpoint_layers(L: int, k: int) -> list[int]:
     return sorted({round(j * L / k) for j in range(k)})
 
 
+def peak_activations(L: int, k: int) -> int:
+    """The most activations a_l that :func:`gradient` holds at once with k checkpoints:
+    max over the segments j = 0, ..., k-1 of (j + 1 checkpoints kept up to its start) +
+    (the other layers of that segment), i.e. max_j (j + end_j - start_j). L for k = 1 and
+    for k = L (plain back-propagation keeps a_0, ..., a_{L-1})."""
+    marks = checkpoint_layers(L, k)
+    ends = marks[1:] + [L]
+    return max(j + end - start for j, (start, end) in enumerate(zip(marks, ends, strict=True)))
+
+
 def _check_k(checkpoints, L):
     if checkpoints is None:
         return L
@@ -39,12 +54,15 @@ def _check_k(checkpoints, L):
 
 
 def gradient(net, X, y, checkpoints=None):
-    """∂ℓ_τ/∂θ (flat, θ's order) keeping the activations of only ``checkpoints`` layers.
+    """∂ℓ_τ/∂θ (flat, θ's order), keeping the activations at ``checkpoints`` = k layers.
 
     Algorithm 2 in batch form, with the a_l kept only at :func:`checkpoint_layers` (and in
-    the last segment); the other a_l are recomputed, segment by segment, from the nearest
-    checkpoint during the backward pass. checkpoints=None (or L) keeps every layer: plain
-    back-propagation.
+    the last segment, which the backward pass uses at once); the other a_l are recomputed,
+    segment by segment, from the nearest checkpoint during the backward pass. At most
+    :func:`peak_activations` (L, k) activations are held at once. checkpoints=None (or L)
+    keeps every layer: plain back-propagation. checkpoints=1 is one segment of all L layers:
+    all L activations are kept and none is recomputed, the memory of plain
+    back-propagation (as ``checkpoint_sequential`` with one segment).
     """
     xp, L = net.xp, net.L
     k = _check_k(checkpoints, L)

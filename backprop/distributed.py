@@ -18,10 +18,10 @@ The driver keeps its copy of the shards, so a shard lost with its worker is scat
 again to a worker that is left and the step is repeated with the same θ: the result does
 not change. When no worker is left, :class:`NoWorkersError` says so.
 
-``client`` is a ``dask.distributed.Client`` (of any cluster), a scheduler address such as
-``"tcp://scheduler:8786"``, or None: a local cluster of one worker process per core,
-started on first use and closed when the interpreter exits. The workers need this package
-installed (``import backprop`` must work there).
+``client`` is a ``dask.distributed.Client`` (of any cluster; a closed one is refused), a
+scheduler address such as ``"tcp://scheduler:8786"``, or None: a local cluster of one worker
+process per core, started on first use and closed when the interpreter exits. The workers
+need this package installed (``import backprop`` must work there).
 """
 
 from __future__ import annotations
@@ -81,12 +81,26 @@ def _shard_sum(shard: _Shard, theta: np.ndarray, rows):
     return X.shape[0] * loss, X.shape[0] * grad
 
 
+def _host_batch(net: Network, X, y):
+    """(X, y) checked by the network on the driver, as NumPy arrays for the shards.
+
+    The whole set is checked here, before it is cut into shards, so an error names the
+    row of the caller's X and its n, not a position inside one worker's shard, and
+    nothing (a mask, an imaginary part) is dropped on the way. X comes back in the network's
+    dtype; y as int64 labels (classification) or as the (n, p_L) targets.
+    """
+    X, Y = net.checked_batch(X, y)
+    if net.loss_function.classification:  # the one-hot rows e_{y+1} back to labels y
+        return np.asarray(to_numpy(X)), np.argmax(np.asarray(to_numpy(Y)), axis=1)
+    return np.asarray(to_numpy(X)), np.asarray(to_numpy(Y))
+
+
 class _Shards:
     """The training set split into contiguous shards, one per worker thread, scattered on
     first use and again when a worker holding one is lost."""
 
     def __init__(self, client: Client, net: Network, X, y):
-        X, y = np.asarray(to_numpy(X)), np.asarray(to_numpy(y))
+        X, y = _host_batch(net, X, y)
         n = X.shape[0]
         self.client, self.net, self.n = client, net, n
         m = max(1, min(sum(self._wait_for_workers().values()), n))
@@ -214,6 +228,12 @@ def _connect(client):
     if client is None:
         yield _local_client()
     elif isinstance(client, Client):
+        if client.status in ("closing", "closed"):  # its scheduler handle is gone
+            raise ValueError(
+                f"client is closed (status {client.status!r}); pass a running "
+                "dask.distributed.Client, a scheduler address such as 'tcp://scheduler:8786', "
+                "or None for a local cluster"
+            )
         yield client
     elif isinstance(client, str):
         with Client(client, set_as_default=False) as connected:
@@ -256,18 +276,11 @@ def gradient(net: Network, X, y, client=None):
 
     Implements ∂ℓ_τ/∂θ = (1/n) Σ_s Σ_{i∈τ_s} ∂C_i/∂θ (Algorithm 2, line 3, split over the
     shards τ_s); equal to ``net.gradient(X, y)`` up to rounding. X: (n, p_0); y as for
-    ``net.gradient``. The data are scattered once per call. Returns an array of the
-    network's backend and dtype, shape (dim_theta,).
+    ``net.gradient``, and checked as it checks them, on the driver and before any worker
+    is asked (the errors name rows of X and y as given). The data are scattered once per
+    call. Returns an array of the network's backend and dtype, shape (dim_theta,).
     """
-    X, y = np.asarray(to_numpy(X)), to_numpy(y)
-    if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] != net.p[0]:
-        raise ValueError(
-            f"X must have shape (n, p_0) = (n, {net.p[0]}) with n >= 1; got {X.shape}"
-        )
-    if np.ndim(y) == 0 or np.shape(y)[0] != X.shape[0]:
-        raise ValueError(
-            f"y must have one row per row of X (n = {X.shape[0]}); got shape {np.shape(y)}"
-        )
+    X, y = _host_batch(net, X, y)
     with sharded(net, X, y, client) as loss_and_gradient:
         return loss_and_gradient(None)[1]
 

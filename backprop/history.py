@@ -13,7 +13,7 @@ class DivergenceError(FloatingPointError):
 
     Attributes: ``iteration`` (the step whose batch loss was not finite, 1-based), ``loss``
     (that value), ``optimizer``, and ``history`` (the :class:`History` up to that step). The
-    network's θ is the last finite iterate.
+    network's θ is the last finite iterate, or under early stopping the best one so far.
     """
 
     def __init__(self, message, iteration, loss, optimizer, history=None):

@@ -12,13 +12,16 @@ The file holds plain arrays only (read without pickle):
 :func:`save` writes to a temporary file in the target's folder and renames it over the
 target (``os.replace``, atomic on POSIX and Windows), so a failure part-way never leaves a
 half-written file: the old file, if any, stays as it was. The result has the permissions an
-ordinary write gives (the umask for a new file, the old mode when replacing one), and a
-symbolic link is written through to its target.
+ordinary write gives (the umask for a new file, the old permission bits when replacing one,
+without set-user-ID, set-group-ID or sticky bits, which a write clears too), and a symbolic
+link is written through to its target. Only a regular file is ever replaced: a FIFO or a
+device node (``/dev/null``) is refused, not turned into a regular file.
 
-:func:`load` trusts nothing in the file: it reads each member's header (shape and dtype)
-and checks p, the dtype and θ's length against one another and against the bytes the file
-really holds before it reads anything large, and it never unpickles. A file it cannot trust
-is refused with a ValueError that says what is wrong.
+:func:`load` reads only a regular file (a device such as ``/dev/zero`` would be read
+without end, a FIFO would block), and trusts nothing in it: it reads each member's header
+(shape and dtype) and checks p, the dtype and θ's length against one another and against
+the bytes the file really holds before it reads anything large, and it never unpickles. A
+file it cannot trust is refused with a ValueError that says what is wrong.
 """
 
 from __future__ import annotations
@@ -66,17 +69,38 @@ def _umask() -> int:
     return mask
 
 
+def _kind(mode: int) -> str:
+    """What a file that is not a regular one is, from its st_mode: 'a FIFO', ..."""
+    for test, kind in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return kind
+    return "not a regular file"
+
+
 def _target(path: str) -> tuple[str, int]:
     """(the file to replace, following symbolic links; the mode the result should have)."""
+    if path.endswith(os.sep) or (os.altsep and path.endswith(os.altsep)):
+        # realpath would drop the separator and save to the file of that name
+        raise ValueError(f"path must name a file; got {path!r}, which ends with a path "
+                         f"separator (a folder's name)")
     target = os.path.realpath(path)
     if os.path.isdir(target):
         raise IsADirectoryError(
             21, f"cannot save the network to {path!r}: it is a directory", path
         )
     try:
-        mode = stat.S_IMODE(os.stat(target).st_mode)  # replacing: keep the file's mode
+        st = os.stat(target)
     except FileNotFoundError:
         return target, 0o666 & ~_umask()  # a new file: what open(path, "w") would give
+    if not stat.S_ISREG(st.st_mode):
+        raise ValueError(
+            f"cannot save the network to {path!r}: it is {_kind(st.st_mode)}, not a regular "
+            f"file; save writes (and replaces only) a regular .npz file"
+        )
+    # replacing: keep the permission bits; set-ID bits on a network file would be a hazard
+    mode = stat.S_IMODE(st.st_mode) & 0o777
     if not os.access(target, os.W_OK):  # open(path, "w") would be refused too
         raise PermissionError(
             13, f"cannot save the network to {path!r}: the existing file is not writable", path
@@ -110,9 +134,12 @@ def save(net, path) -> str:
 
     path: str, bytes or os.PathLike, used as given (no suffix is added); a symbolic link is
     followed and its target replaced. θ is stored exactly, in its dtype. A θ with NaN or
-    inf entries is refused (ValueError), since it could not be loaded. A place that cannot
-    be written raises the OSError (PermissionError, FileNotFoundError, IsADirectoryError,
-    ...) with the path in its message; the old file, if any, is then unchanged.
+    inf entries is refused (ValueError), since it could not be loaded; so are a path that
+    ends with a separator ("x.npz/") and an existing target that is not a regular file (a
+    FIFO, a device). A place that cannot be written, or a write that fails part-way (no
+    space left, the file-size limit), raises the OSError (PermissionError,
+    FileNotFoundError, IsADirectoryError, ...) with the path in its message; the old file,
+    if any, is then unchanged.
     """
     path = _path(path)
     arrays = _arrays(net)
@@ -134,11 +161,16 @@ def save(net, path) -> str:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as err:
         try:
             os.remove(tmp)
         except OSError:
             pass
+        if isinstance(err, OSError):  # ENOSPC, EFBIG, EIO, ...: say which save failed
+            raise type(err)(
+                err.errno, f"cannot save the network to {path!r}: {err.strerror or err} (the "
+                f"old file, if any, is unchanged)", path
+            ) from err
         raise
     return path
 
@@ -262,7 +294,8 @@ def _theta(zf, info, d: dict, path: str):
     p = d["p"]
     dim = sum(p[l] * p[l + 1] + p[l + 1] for l in range(len(p) - 1))
     shape, dtype, _ = _header(zf, info, path, check_size=False)
-    if len(shape) != 1 or dtype != np.dtype(d["dtype"]):
+    # either byte order: a big-endian float64 is the same numbers
+    if len(shape) != 1 or dtype.kind != "f" or dtype.newbyteorder("=") != np.dtype(d["dtype"]):
         raise _FileError(
             f"{path}: theta must be a flat {d['dtype']} vector; got {dtype} array of "
             f"shape {shape}"
@@ -272,16 +305,40 @@ def _theta(zf, info, d: dict, path: str):
             f"{path}: theta has length {shape[0]} but p = {p} needs dim(theta) = {dim}"
         )
     _header(zf, info, path)  # and the member really holds those dim entries
-    return _read(zf, info)
+    return _read(zf, info).astype(np.dtype(d["dtype"]), copy=False)
 
 
-def _open(path: str):
-    with open(path, "rb") as f:
-        magic = f.read(6)
+def _open_regular(path: str):
+    """(the file opened for reading in binary, its size), if it is a regular file.
+
+    Opened without blocking (a FIFO would wait for a writer), then checked on the open
+    descriptor, so what is checked is what is read: a device such as /dev/zero is refused
+    before it is read without end.
+    """
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise IsADirectoryError(21, f"cannot load a network from {path!r}: it is a "
+                                        f"directory", path)
+        if not stat.S_ISREG(st.st_mode):
+            raise _FileError(f"{path}: not a regular file ({_kind(st.st_mode)}); a backprop "
+                             f"network file is a regular .npz file")
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb"), st.st_size
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _open(f, path: str):
+    magic = f.read(6)
+    f.seek(0)
     if magic == b"\x93NUMPY":
         raise _FileError(f"{path}: not a backprop network file (a .npy array, not an .npz archive)")
     try:
-        return zipfile.ZipFile(path)
+        return zipfile.ZipFile(f)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError, OSError) as err:
         raise _FileError(f"{path}: not a readable .npz file ({type(err).__name__}: {err})") from err
 
@@ -293,8 +350,9 @@ def load(path, backend=None):
     'array_api_strict', 'cupy' or 'auto'. Raises FileNotFoundError for a missing file and
     ValueError for a file that is not a readable backprop network (not an .npz, truncated,
     corrupt, another format tag or version, missing entries, Python objects, a θ whose
-    length or dtype does not fit the stored sizes, sizes the file does not really hold).
-    Sizes are checked from the headers before anything large is read or allocated.
+    length or dtype does not fit the stored sizes, sizes the file does not really hold), or
+    that is not a regular file at all (a FIFO, a device). Sizes are checked from the headers
+    before anything large is read or allocated. θ stored in either byte order is read.
     """
     from .network import Network
 
@@ -303,9 +361,10 @@ def load(path, backend=None):
     path = _path(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"no such file: {path!r}")
-    with _open(path) as zf:
+    f, size = _open_regular(path)
+    with f, _open(f, path) as zf:
         try:
-            infos, missing = _members(zf, path, os.path.getsize(path))
+            infos, missing = _members(zf, path, size)
             d = _description(zf, infos, missing, path)
             theta = _theta(zf, infos["theta"], d, path)
         except _FileError:

@@ -10,26 +10,27 @@ from __future__ import annotations
 
 import numpy as np
 
-from .backend import to_numpy
+from . import _validate as check
 
 
 def predict_labels(net, X):
     """The predicted class of each row of X: argmax_k g_k(x | θ), int64 of shape (n,).
 
     Labels are 0-based (class k is g's column k), on the network's backend. For a network
-    with one output (a sigmoid trained on 0/1 targets) g is read as the probability of
-    class 1: the label is 1 where g > 1/2, else 0.
+    with one element-wise output (a sigmoid trained on 0/1 targets) g is read as the
+    probability of class 1: the label is 1 where g > 1/2, else 0. A softmax of one class
+    (g = 1) gives class 0, its only one.
     """
     G = net.predict(X)
     xp = net.xp
-    if G.shape[1] == 1:
+    if G.shape[1] == 1 and net.output_layer.activation is not None:
         return xp.astype(G[:, 0] > 0.5, xp.int64)
     return xp.astype(xp.argmax(G, axis=1), xp.int64)
 
 
 def _labels(y, name: str, K: int | None = None) -> np.ndarray:
     """y as a 1-D int64 NumPy array of class labels, or a ValueError that says what it got."""
-    y = np.asarray(to_numpy(y))
+    y = check.to_host(y, name)
     if y.ndim != 1:
         raise ValueError(
             f"{name}: pass labels, not probabilities: got shape {y.shape}; {name} must be a "
@@ -41,11 +42,16 @@ def _labels(y, name: str, K: int | None = None) -> np.ndarray:
             f"{name}: pass labels, not probabilities: got non-integer values of dtype "
             f"{y.dtype}; {name} must hold whole-number class labels"
         )
-    if y.size and (y.min() < 0 or (K is not None and y.max() >= K)):
-        bound = f"0..{K - 1}" if K is not None else ">= 0"
-        raise ValueError(
-            f"{name} must hold integer labels in {bound}; got values {y.min():g}..{y.max():g}"
-        )
+    if y.size:
+        lo, hi = y.min(), y.max()
+        # labels become int64: a float or uint64 label of 2**63 or more would wrap
+        beyond = hi >= 2.0**63 if y.dtype.kind == "f" else int(hi) >= 2**63
+        if lo < 0 or beyond or (K is not None and hi >= K):
+            bound = f"0..{K - 1}" if K is not None else "0..2**63 - 1" if beyond else ">= 0"
+            show = (lambda v: f"{v:g}") if y.dtype.kind == "f" else (lambda v: f"{int(v)}")
+            raise ValueError(
+                f"{name} must hold integer labels in {bound}; got values {show(lo)}..{show(hi)}"
+            )
     return y.astype(np.int64)
 
 
@@ -66,7 +72,7 @@ def accuracy(y_true, y_pred) -> float:
     """
     y_true, y_pred = _pair(y_true, y_pred)
     if y_true.size == 0:
-        raise ValueError("accuracy needs at least one example; got 0 labels")
+        raise ValueError("accuracy needs at least one example; got 0 labels in y_true and y_pred")
     return float(np.mean(y_true == y_pred))
 
 
@@ -78,7 +84,8 @@ def confusion_matrix(y_true, y_pred, K: int) -> np.ndarray:
     """
     if isinstance(K, bool) or not isinstance(K, (int, np.integer)):
         raise TypeError(f"K must be the number of classes (int); got {type(K).__name__}")
+    K = int(K)  # a NumPy uint8 K would wrap in K * K
     if K < 1:
         raise ValueError(f"K must be the number of classes, an integer >= 1; got K={K}")
-    y_true, y_pred = _pair(y_true, y_pred, int(K))
+    y_true, y_pred = _pair(y_true, y_pred, K)
     return np.bincount(K * y_true + y_pred, minlength=K * K).reshape(K, K)

@@ -186,13 +186,25 @@ class Network:
         return [(layer.W, layer.b) for layer in self._layers]
 
     def copy(self, backend: str | None = None, dtype=None) -> Network:
-        """An independent copy, optionally on another backend or in another dtype."""
+        """An independent copy, optionally on another backend or in another dtype.
+
+        θ is cast as ``net.theta = ...`` casts it: a ValueError naming dtype, not an inf,
+        where an entry is beyond the new dtype's range (1e300 in float32).
+        """
         config = dict(self._config)
         if backend is not None:
             config["backend"] = backend_name(get_namespace(backend))
         if dtype is not None:
             config["dtype"] = dtype_name(dtype)
-        return Network._from(config, self.theta)
+        theta = self.theta
+        if config["dtype"] != self.dtype:
+            numpy_xp = get_namespace("numpy")
+            try:
+                theta = check.check_theta(numpy_xp, theta, self.dim_theta,
+                                          dtype_of(numpy_xp, config["dtype"]))
+            except ValueError as err:
+                raise ValueError(f"copy(dtype={dtype!r}): {err}") from None
+        return Network._from(config, theta)
 
     def release_workspace(self) -> None:
         """Free the arrays the NumPy kernel keeps between calls (the next call makes new ones)."""

@@ -7,17 +7,21 @@
 
 Its parts: :func:`_checked_run` checks every argument once, before the first step;
 :func:`batch_indices` draws the rows of each epoch; :class:`EarlyStopping` keeps the best θ;
-:func:`_loop` makes the steps and evaluations. Inside the loop nothing is validated again.
+:func:`_loop` makes the steps and evaluations. Inside the loop nothing is validated again
+but what a ``loss_and_gradient`` hook returns (:func:`_hook_result`).
 
 A run that diverges (a batch loss that is inf or NaN) stops with a :class:`DivergenceError`;
-a run interrupted (KeyboardInterrupt, a notebook's stop button) re-raises the interrupt. In
-both cases θ is left at the last finite (or completed) step, or at the best one under early
-stopping, and the exception carries the :class:`History` so far as ``.history``.
+a run interrupted (KeyboardInterrupt, a notebook's stop button) re-raises the interrupt; a
+``loss_and_gradient`` hook that returns something else than (loss, gradient) is refused
+(TypeError / ValueError). In each case θ is left at the last finite (or completed) step, or
+at the best one under early stopping, and the exception carries the :class:`History` so far
+as ``.history``.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 import time
 import warnings
 from types import SimpleNamespace
@@ -55,7 +59,11 @@ def batch_indices(rng, n: int, per_epoch: int, replacement: bool):
 
 class EarlyStopping:
     """Keeps the θ with the lowest validation loss; says stop after ``patience`` evaluations
-    in a row without improvement."""
+    in a row without improvement.
+
+    Every evaluation is a candidate, evaluation 0 (θ_0, before the first step) included, so
+    a run that only makes the validation loss worse keeps θ_0. A tie is no improvement.
+    """
 
     def __init__(self, patience: int):
         self.patience, self.best, self.best_evaluation = patience, math.inf, None
@@ -85,9 +93,9 @@ def _checked_run(net, X, y, optimizer, batch_size, iterations, epochs, replaceme
         iterations = check.check_int(iterations, "iterations", minimum=1)
     else:
         epochs = check.check_int(epochs, "epochs", minimum=1)
-    for name, value in (("replacement", replacement), ("progress", progress)):
-        if not isinstance(value, bool):
-            raise TypeError(f"{name} must be True or False; got {value!r}")
+    # np.True_ as well, like every other flag of the package
+    replacement = check.check_bool(replacement, "replacement")
+    progress = check.check_bool(progress, "progress")
     seed = check.check_int(seed, "seed")
     if early_stopping is not None:
         early_stopping = check.check_int(early_stopping, "early_stopping", minimum=1)
@@ -193,6 +201,44 @@ def _finite(xp, theta) -> bool:
     return bool(xp.all(xp.isfinite(theta)))
 
 
+def _hook_result(result, net):
+    """(ℓ_B as a float, ∂ℓ_B/∂θ flat in θ's backend and dtype) from a ``loss_and_gradient``
+    hook's return value, or a TypeError / ValueError naming the hook.
+
+    Checked at every step, because the hook is not the network's own code: a 0-d or short
+    gradient would otherwise be broadcast into every coordinate of θ. A gradient that is not
+    finite is let through, as the network's own would be: divergence handles it.
+    """
+    if not isinstance(result, (tuple, list)) or len(result) != 2:
+        raise TypeError(
+            f"loss_and_gradient(idx) must return a pair (loss, gradient); got "
+            f"{check._describe(result)}"
+        )
+    loss, grad = result
+    if type(loss) is not float:
+        what = "loss_and_gradient's loss (the first of the pair)"
+        if isinstance(loss, (bool, np.bool_)):
+            raise TypeError(f"{what} must be a real number; got {loss!r}")
+        if not isinstance(loss, numbers.Real):
+            value = check.to_backend(net.xp, loss, what)
+            if value.ndim != 0:
+                raise TypeError(
+                    f"{what} must be a real number, the mean over the batch; got "
+                    f"{check._describe(loss)}"
+                )
+            loss = value
+        loss = float(loss)
+    xp, dim = net.xp, net.dim_theta
+    what = "loss_and_gradient's gradient (the second of the pair)"
+    grad = check.to_backend(xp, grad, what)
+    if tuple(grad.shape) != (dim,):
+        raise ValueError(
+            f"{what} must be a flat vector of length dim(theta) = {dim}; "
+            f"got shape {tuple(grad.shape)}"
+        )
+    return loss, check._cast(xp, grad, net.theta_buffer.dtype, what)
+
+
 def _loop(net, run, rec, bar) -> bool:
     """Make the steps and evaluations of ``run``; True when early stopping ended it.
 
@@ -219,7 +265,13 @@ def _loop(net, run, rec, bar) -> bool:
                         Xe, Ye = xp.take(run.X, rows, axis=0), xp.take(run.Y, rows, axis=0)
             stop = min((k + 1) * B, rows_in_epoch)  # the array API forbids out-of-range stops
             if hook is not None:
-                loss, grad = hook(None if full else idx[k * B : stop])
+                result = hook(None if full else idx[k * B : stop])
+                try:
+                    loss, grad = _hook_result(result, net)
+                except (TypeError, ValueError) as err:
+                    run.t = t
+                    err.history = _finish(net, run, rec, False, False)
+                    raise
             elif full:
                 loss, grad = gradient(Xe, Ye)
             else:
@@ -240,13 +292,11 @@ def _loop(net, run, rec, bar) -> bool:
                 bar.update(1)
             if t % every == 0 or t == T:
                 run.t = t
-                train, val = rec.evaluate(net, run, t)
-                if not isfinite(train):
-                    _diverged(net, run, rec, train, "training loss")
+                train = _evaluation(net, run, rec, t)
                 if bar is not None:
                     bar.set_postfix(train_loss=f"{train:.4g}", refresh=False)
-                if run.stopper is not None and run.stopper.update(val, len(rec.val) - 1,
-                                                                  theta, xp):
+                # patience running out at the last step cuts nothing: not stopped early
+                if run.stop and t < T:
                     return True
     except KeyboardInterrupt:
         run.t, run.in_step = t, in_step
@@ -254,19 +304,44 @@ def _loop(net, run, rec, bar) -> bool:
     return False
 
 
+def _evaluation(net, run, rec, t: int) -> float:
+    """Evaluate after t steps, check the losses, tell the early stopper; the training loss.
+
+    Sets ``run.stop`` when the patience has run out. Under early stopping the validation
+    loss chooses θ, so one that is not finite is divergence too (without it, it is only
+    recorded). The training loss of θ_0 (t = 0) is left to the first batch loss to judge.
+    """
+    train, val = rec.evaluate(net, run, t)
+    if t > 0 and not math.isfinite(train):
+        _diverged(net, run, rec, train, "training loss")
+    stopper = run.stopper
+    if stopper is not None:
+        if not math.isfinite(val):
+            _diverged(net, run, rec, val, "validation loss")
+        run.stop = stopper.update(val, len(rec.val) - 1, net.theta_buffer, net.xp)
+    return train
+
+
 def _diverged(net, run, rec, loss, what):
-    """θ back to the last finite iterate, then a DivergenceError carrying the History."""
-    theta = net.theta_buffer
-    restored = run.t
-    if not _finite(net.xp, theta) and run.t > 0:
-        theta[...] = run.backup
-        restored = run.t - 1
+    """θ back to the best one under early stopping, else to the last finite iterate; then a
+    DivergenceError carrying the History."""
+    theta, stopper = net.theta_buffer, run.stopper
     step = run.t + (what == "batch loss")
+    if stopper is not None and stopper.best_theta is not None:
+        e = stopper.best_evaluation
+        theta[...] = stopper.best_theta
+        kept = (f"θ is restored to the best one under early stopping (evaluation {e}, "
+                f"after {rec.evaluated_at[e]} steps)")
+    else:
+        restored = run.t
+        if not _finite(net.xp, theta) and run.t > 0:
+            theta[...] = run.backup
+            restored = run.t - 1
+        kept = f"θ is left at the last finite iterate, after {restored} steps"
     history = rec.history(net, run)
     raise DivergenceError(
-        f"fit diverged: the {what} is {loss} at iteration {step} ({run.opt!r}); θ is left "
-        f"at the last finite iterate, after {restored} steps; the History so far is this "
-        f"exception's .history (a smaller learning rate may help)",
+        f"fit diverged: the {what} is {loss} at iteration {step} ({run.opt!r}); {kept}; the "
+        f"History so far is this exception's .history (a smaller learning rate may help)",
         iteration=step, loss=loss, optimizer=run.opt, history=history)
 
 
@@ -299,7 +374,10 @@ def fit(net, X, y, optimizer="sgd", batch_size=None, iterations=None, epochs=Non
     early_stopping : None, or a patience in evaluations (epochs, unless ``evaluate_every``):
         stop when val_loss has not improved for that many evaluations in a row. Needs
         ``validation``. Whether it stops or not, θ is restored to the θ with the lowest
-        val_loss (``history.best_evaluation``, ``history.best_epoch``).
+        val_loss (``history.best_evaluation``, ``history.best_epoch``); evaluation 0, θ_0
+        before any step, is a candidate. ``history.stopped_early`` is True only when steps
+        were left undone (the patience running out at the last step cuts nothing). A
+        validation loss that is not finite raises :class:`DivergenceError`.
     progress : show a tqdm progress bar (off by default, so notebook output is stable).
     evaluate_every : None (default) evaluates on the whole training (and validation) set
         at the end of every epoch; an integer k evaluates every k steps instead. Each
@@ -310,13 +388,17 @@ def fit(net, X, y, optimizer="sgd", batch_size=None, iterations=None, epochs=Non
         step instead of the network's gradient: ``idx`` is the 1-D NumPy integer array of the
         batch's row indices into X (None for a full-batch step); it returns (the mean loss
         over the batch as a float, the flat gradient of length dim θ in the network's backend
-        and dtype). Everything else (batches, optimiser, history, early stopping, divergence)
-        is the same.
+        and dtype). Its return value is checked at every step: a pair, a real loss, a real
+        gradient of shape (dim θ,) (an array of another backend, or a list, is converted);
+        anything else raises TypeError / ValueError naming loss_and_gradient, with θ at the
+        last completed step and the History so far as the error's ``.history``. Everything
+        else (batches, optimiser, history, early stopping, divergence) is the same.
 
     Everything is checked before the first step: a bad argument raises and leaves ``net``
     untouched. A batch or training loss that is not finite raises :class:`DivergenceError`
     (a FloatingPointError) naming the iteration, the loss and the optimiser, with θ at the
-    last finite iterate and the History so far as ``err.history``. A KeyboardInterrupt is
+    last finite iterate (at the best one under early stopping, like every early end) and
+    the History so far as ``err.history``. A KeyboardInterrupt is
     re-raised with θ at the last completed step (the best one under early stopping) and
     the History so far as its ``.history`` (``history.interrupted`` is True); in a notebook,
     ``sys.last_value.history`` after the interrupted cell.
@@ -324,7 +406,7 @@ def fit(net, X, y, optimizer="sgd", batch_size=None, iterations=None, epochs=Non
     run = _checked_run(net, X, y, optimizer, batch_size, iterations, epochs, replacement, seed,
                        validation, early_stopping, progress, evaluate_every, loss_and_gradient)
     run.opt.reset()
-    run.t, run.in_step = 0, False
+    run.t, run.in_step, run.stop = 0, False, False
     run.backup = net.xp.asarray(net.theta_buffer, copy=True)
     rec = _Records(net, run)
     bar = None
@@ -335,7 +417,7 @@ def fit(net, X, y, optimizer="sgd", batch_size=None, iterations=None, epochs=Non
     stopped_early = interrupted = False
     try:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-            rec.evaluate(net, run, 0)
+            _evaluation(net, run, rec, 0)  # patience >= 1 cannot run out at evaluation 0
             stopped_early = _loop(net, run, rec, bar)
     except KeyboardInterrupt as stop:
         interrupted = True

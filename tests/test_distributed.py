@@ -150,12 +150,69 @@ def test_bad_arguments():
     net, X, y = regression()
     with pytest.raises(TypeError, match="client must be"):
         distributed.gradient(net, X, y, client=8786)
-    with pytest.raises(ValueError, match=r"X must have shape \(n, p_0\) = \(n, 3\)"):
+    # checked as net.gradient checks, before the client is looked at (issue 26)
+    with pytest.raises(ValueError, match=r"X must have p_0 = 3 columns .*got shape \(103, 2\)"):
         distributed.gradient(net, X[:, :2], y, client=8786)
-    with pytest.raises(ValueError, match="y must have one row per row of X"):
+    with pytest.raises(ValueError, match=r"y has 102 rows .* but X has n = 103 rows"):
         distributed.gradient(net, X, y[:-1], client=8786)
     with pytest.raises(TypeError, match="computes loss_and_gradient itself"):
         distributed.fit(net, X, y, client=8786, iterations=1, loss_and_gradient=None)
+
+
+# ---------------------------------------------------------------- issue 26: the input
+def test_gradient_refuses_a_masked_X_or_y_as_net_gradient_does(client):
+    net, X, y = regression(n=10)
+    mask = np.zeros(X.shape, bool)
+    mask[3, 1] = True
+    with pytest.raises(TypeError, match=r"^X is a masked array .* 1 masked entry of 30"):
+        distributed.gradient(net, np.ma.array(X, mask=mask), y, client=client)
+    with pytest.raises(TypeError, match=r"^y is a masked array"):
+        distributed.gradient(net, X, np.ma.array(y, mask=mask[:, :2]), client=client)
+    g = distributed.gradient(net, np.ma.array(X), y, client=client)  # nothing masked: fine
+    assert relative(g, net.gradient(X, y)) < 1e-12
+
+
+def test_errors_name_the_row_of_the_whole_set_not_of_a_shard(client):
+    """Two shards of 5 rows: a NaN in row 7 is row 7 of (10, 2), not row 2 of a shard."""
+    net = bp.Network([2, 4, 3], output="softmax")
+    X, y = np.random.default_rng(0).standard_normal((10, 2)), np.arange(10) % 3
+    bad = X.copy()
+    bad[7, 1] = np.nan
+    with pytest.raises(ValueError, match=r"X contains NaN .* at index \(7, 1\) \(1 non-finite "
+                                         r"of 20 entries, shape \(10, 2\)\)"):
+        distributed.gradient(net, bad, y, client=client)
+    with pytest.raises(ValueError, match=r"y must be a 1-D array .* \(n,\) = \(10,\); got shape "
+                                         r"\(10, 3\)"):
+        distributed.gradient(net, X, np.eye(3)[y], client=client)
+    labels = y.copy()
+    labels[7] = 5
+    with pytest.raises(ValueError, match=r"y must hold class labels in 0\.\.2 .* from 0 to 5"):
+        distributed.fit(net, X, labels, client=client, iterations=1)
+
+
+def test_a_closed_client_is_refused_naming_client(client):
+    net, X, y = regression(n=10)
+    closed = Client(client.scheduler.address, set_as_default=False)
+    closed.close()
+    before = net.theta
+    for call in (lambda: distributed.gradient(net, X, y, client=closed),
+                 lambda: distributed.fit(net, X, y, client=closed, iterations=2)):
+        with pytest.raises(ValueError, match=r"^client is closed \(status 'closed'\)"):
+            call()
+    np.testing.assert_array_equal(net.theta, before)
+
+
+def test_dask_arrays_as_X_and_y(client):
+    """A Dask array has no __dlpack__: it is read through NumPy (computed) everywhere."""
+    da = pytest.importorskip("dask.array")
+    net, X, y = regression(n=20)
+    Xd, yd = da.from_array(X, chunks=(7, 3)), da.from_array(y, chunks=(7, 2))
+    assert net.loss(Xd, yd) == net.loss(X, y)
+    assert relative(distributed.gradient(net, Xd, yd, client=client), net.gradient(X, y)) < 1e-12
+    reference = net.copy()
+    bp.fit(reference, X, y, iterations=3, optimizer=bp.SGD(lr=0.05))
+    distributed.fit(net, Xd, yd, client=client, iterations=3, optimizer=bp.SGD(lr=0.05))
+    np.testing.assert_allclose(net.theta, reference.theta, rtol=1e-12, atol=1e-14)
 
 
 # ---------------------------------------------------------------- fit

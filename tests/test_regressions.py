@@ -314,14 +314,14 @@ def test_fit_error_messages_in_full(kwargs, error, match):
 
 def test_early_stopping_patience_1_and_ties_do_not_count_as_improvement():
     # A step of 1e-300 leaves θ as it is, so every validation loss is the same: the first
-    # evaluation after a step (epoch 1; evaluation 0, before any step, is no candidate) stays
-    # the best, a tie is no improvement, and patience 1 stops at the next evaluation.
+    # evaluation (evaluation 0, θ_0 before any step: a candidate since issue 26) stays the
+    # best, a tie is no improvement, and patience 1 stops at the next evaluation (epoch 1).
     X, y = _small_regression()
     net = bp.Network([1, 4, 1], hidden="tanh", seed=3)
     h = bp.fit(net, X, y, optimizer=bp.SGD(1e-300), batch_size=10, epochs=5,
                validation=(X[:5], y[:5]), early_stopping=1)
-    assert h.stopped_early and h.best_evaluation == 1 and h.best_epoch == 1
-    assert len(h.val_loss) == 3 and h.val_loss[0] == h.val_loss[1] == h.val_loss[2]
+    assert h.stopped_early and h.best_evaluation == 0 and h.best_epoch == 0
+    assert len(h.val_loss) == 2 and h.val_loss[0] == h.val_loss[1] and h.iterations == 2
 
 
 def test_progress_bar_names_the_run_and_counts_iterations(capsys):
