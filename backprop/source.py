@@ -8,6 +8,7 @@ and in ``inspect.getsource``.
 
 import ast
 import inspect
+import math
 import textwrap
 
 MARK = "...  # input checks"
@@ -72,7 +73,7 @@ def taught_source(obj):
 GLUE_PREFIX = "application/papermill.record/"
 
 
-def glue(name: str, value) -> None:
+def glue(name: str, value, digits: int | None = 6) -> None:
     """Store ``value`` under ``name`` in the cell's output, for ``{glue:text}`name:.2f``` in
     the prose around it.
 
@@ -81,7 +82,9 @@ def glue(name: str, value) -> None:
     metadata), written with IPython alone, so that a reader's notebook runs without the
     book's build tools. Nothing is shown in the notebook. Outside IPython it does nothing.
     A NumPy scalar is stored as the Python number it holds (NumPy 2 writes
-    ``np.float64(0.25)``, which no format spec reads).
+    ``np.float64(0.25)``, which no format spec reads), and a float rounded to ``digits``
+    significant digits (None: all of them): the prose shows a few, and nbval compares the
+    stored text, which must not change with the order in which a machine sums.
     """
     if not isinstance(name, str) or not name.isidentifier():
         raise ValueError(f"name must be a Python identifier (a glue key); got {name!r}")
@@ -95,6 +98,8 @@ def glue(name: str, value) -> None:
         return
     if getattr(value, "ndim", None) == 0 and hasattr(value, "item"):
         value = value.item()
+    if isinstance(value, float) and digits is not None and math.isfinite(value):
+        value = float(f"{value:.{digits}g}")
     bundle, metadata = format_display_data(value)
     metadata["scrapbook"] = {"name": name, "mime_prefix": GLUE_PREFIX}
     display({GLUE_PREFIX + k: v for k, v in bundle.items()}, raw=True, metadata=metadata)

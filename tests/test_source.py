@@ -91,6 +91,12 @@ def test_glue_writes_myst_nbs_format(monkeypatch):
                                      "mime_prefix": "application/papermill.record/"}
     bp.glue("ratio", np.float64(1.5))
     assert shown[-1][0] == {"application/papermill.record/text/plain": "1.5"}
+    bp.glue("rounded", 0.8377179145681545)  # six significant digits by default
+    assert shown[-1][0] == {"application/papermill.record/text/plain": "0.837718"}
+    bp.glue("exact", 0.8377179145681545, digits=None)
+    assert shown[-1][0] == {"application/papermill.record/text/plain": "0.8377179145681545"}
+    bp.glue("count", 1178)
+    assert shown[-1][0] == {"application/papermill.record/text/plain": "1178"}
     with pytest.raises(ValueError, match="name must be a Python identifier"):
         bp.glue("final loss", 1.0)
 
