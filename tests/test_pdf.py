@@ -32,7 +32,7 @@ def _linked_pdf() -> Path:
     soup = BeautifulSoup((HTML / "book" / "running.html").read_text(encoding="utf-8"),
                          "html.parser")
     links = {(HTML / "book" / a["href"]).resolve() for a in soup.find_all("a", href=True)
-             if a["href"].endswith(".pdf")}
+             if a["href"].endswith(".pdf") and not a["href"].endswith("-exercises.pdf")}
     assert len(links) == 1, f"running.html links to {links}"
     return links.pop()
 
@@ -94,3 +94,19 @@ def test_no_block_runs_off_the_printed_page():
         browser.close()
     assert blocks > 500
     assert not overflowing, "blocks wider than the printed column:\n" + "\n".join(overflowing)
+
+
+def test_the_instructors_edition_has_the_exercises_and_no_solutions(pdf_text):
+    from pypdf import PdfReader
+
+    path = _linked_pdf().with_name(_linked_pdf().stem + "-exercises.pdf")
+    assert path.is_file(), f"{path.name} missing beside the PDF edition"
+    soup = BeautifulSoup((HTML / "book" / "running.html").read_text(encoding="utf-8"),
+                         "html.parser")
+    assert any(a["href"].endswith(path.name) for a in soup.find_all("a", href=True))
+    pages = [page.extract_text() or "" for page in PdfReader(path).pages]
+    text = "".join(pages)
+    assert "Solution to" not in text
+    full = "".join(pdf_text)
+    assert text.count("Exercise") >= 0.9 * full.count("Exercise") - full.count("Solution to")
+    assert 0.5 * len(pdf_text) < len(pages) < len(pdf_text)

@@ -4,7 +4,8 @@ The single page (``jupyter-book build --builder singlehtml`` from the outputs st
 notebooks, the ones nbval checks) is opened from disk in the installed Chromium, with the
 book's print style sheet (``@media print`` in custom.css); every solution and hidden block
 is opened, and the page printed to A4 with page numbers. Nothing is fetched from the
-network. Usage::
+network. A second edition for instructors, OUTPUT less ``.pdf`` plus ``-exercises.pdf``, has
+the exercises without their solutions. Usage::
 
     python tools/make_pdf.py SINGLEHTML_DIR OUTPUT.pdf
 """
@@ -50,6 +51,38 @@ OVERFLOWING = """() => {
   }
   return bad;
 }"""
+
+
+# The instructors' edition: the same page with every solution box taken out.
+REMOVE_SOLUTIONS = """() => {
+  const boxes = document.querySelectorAll('div.solution');
+  boxes.forEach(box => box.remove());
+  return boxes.length;
+}"""
+
+
+def without_solutions(output: Path) -> Path:
+    """The instructors' edition's file name beside ``output``."""
+    return output.with_name(output.stem + "-exercises.pdf")
+
+
+def print_pdf(page, output: Path) -> None:
+    """Print ``page`` to A4 at ``output``, through a temporary name (never a half-written
+    PDF under the real one)."""
+    partial = output.with_suffix(".pdf.part")
+    page.pdf(
+        path=str(partial),
+        format="A4",
+        margin=MARGIN,
+        scale=SCALE,
+        print_background=True,
+        display_header_footer=True,
+        header_template="<span></span>",
+        footer_template='<div style="font-size:8px;width:100%;text-align:center">'
+        '<span class="pageNumber"></span> / <span class="totalPages"></span></div>',
+    )
+    partial.replace(output)
+    print(f"{output}: {output.stat().st_size / 1e6:.1f} MB")
 
 
 def print_page(page):
@@ -98,21 +131,12 @@ def main(singlehtml: Path, output: Path) -> None:
         page = open_single_page(browser, url)
         overflowing = page.evaluate(OVERFLOWING)
         output.parent.mkdir(parents=True, exist_ok=True)
-        partial = output.with_suffix(".pdf.part")
-        page.pdf(
-            path=str(partial),
-            format="A4",
-            margin=MARGIN,
-            scale=SCALE,
-            print_background=True,
-            display_header_footer=True,
-            header_template="<span></span>",
-            footer_template='<div style="font-size:8px;width:100%;text-align:center">'
-            '<span class="pageNumber"></span> / <span class="totalPages"></span></div>',
-        )
+        print_pdf(page, output)
+        removed = page.evaluate(REMOVE_SOLUTIONS)
+        if not removed:
+            sys.exit("no solution boxes found: the instructors' edition would be the same")
+        print_pdf(page, without_solutions(output))
         browser.close()
-    partial.replace(output)  # never a half-written PDF under the real name
-    print(f"{output}: {output.stat().st_size / 1e6:.1f} MB")
     if overflowing:
         print(f"{len(overflowing)} blocks run past the text column:", *overflowing, sep="\n  ")
 

@@ -6,7 +6,8 @@
   (``html_extra_path``); their names carry the version from ``pyproject.toml``.
 * ``{book-download}`notebooks``` (or ``wheel``, ``sdist``, ``pdf``) links to one of them, with
   its size.
-* The PDF edition (``make pdf``, which the HTML builds run first) is copied there too.
+* The PDF edition (``make pdf``, which the HTML builds run first) is copied there too, and
+  the instructors' edition without the solutions.
 * Every page's download menu offers the archive, the wheel and the PDF beside the page's own
   files.
 * ``{book-citation}`` shows ``CITATION.cff`` as BibTeX and as a line of text.
@@ -69,6 +70,8 @@ def file_names(root: Path) -> dict[str, str]:
         "sdist": f"{stem}.tar.gz",
         "notebooks": f"{ARCHIVE_FOLDER}-{meta['version']}.zip",
         "pdf": f"backprop-book-{meta['version']}.pdf",
+        # the instructors' edition: the exercises without their solutions
+        "pdf_exercises": f"backprop-book-{meta['version']}-exercises.pdf",
     }
 
 
@@ -196,11 +199,13 @@ def _build_downloads(app) -> None:
     if missing:
         raise ExtensionError(f"python -m build did not write {missing}")
     build_notebook_archive(root, outdir, names, epoch)
-    pdf = root / PDF_DIR / names["pdf"]
-    if not pdf.is_file():  # an error under -W: every page links to it
-        logger.warning("the PDF edition %s is missing: `make pdf` builds it", pdf.relative_to(root))
-    else:
-        shutil.copy(pdf, outdir / names["pdf"])
+    for kind in ("pdf", "pdf_exercises"):
+        pdf = root / PDF_DIR / names[kind]
+        if not pdf.is_file():  # an error under -W: the pages link to it
+            logger.warning("the PDF edition %s is missing: `make pdf` builds it",
+                           pdf.relative_to(root))
+        else:
+            shutil.copy(pdf, outdir / names[kind])
     app._book_downloads = {
         kind: (name, _size(outdir / name)) for kind, name in names.items()
         if (outdir / name).is_file()
