@@ -114,3 +114,16 @@ def rel_error(a, b) -> float:
 def rel():
     """The function rel_error(a, b) -> float, for arrays of any backend."""
     return rel_error
+
+
+@pytest.fixture(scope="module")
+def client():
+    """A 2-worker Dask cluster of single-threaded processes, one per test module that asks."""
+    import logging
+
+    from dask.distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                      dashboard_address=":0", silence_logs=logging.ERROR) as cluster:
+        with Client(cluster, set_as_default=False) as c:
+            yield c

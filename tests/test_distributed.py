@@ -16,14 +16,6 @@ import backprop as bp
 from backprop import distributed
 
 
-@pytest.fixture(scope="module")
-def client():
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                      dashboard_address=":0", silence_logs=logging.ERROR) as cluster:
-        with Client(cluster, set_as_default=False) as c:
-            yield c
-
-
 def regression(n=103, seed=0):
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((n, 3))

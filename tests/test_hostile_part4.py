@@ -10,7 +10,6 @@ the shapes, naming them.
 
 from __future__ import annotations
 
-import logging
 import math
 
 import numpy as np
@@ -300,16 +299,6 @@ def test_predict_labels(head, X):
 
 
 # ----------------------------------------------------------------------------- distributed
-
-
-@pytest.fixture(scope="module")
-def client():
-    from dask.distributed import Client, LocalCluster
-
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                      dashboard_address=":0", silence_logs=logging.ERROR) as cluster:
-        with Client(cluster, set_as_default=False) as c:
-            yield c
 
 
 @settings(max_examples=30, **SETTINGS)
