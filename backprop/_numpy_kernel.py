@@ -177,8 +177,33 @@ def general_output(ws, Zt, Y, n, with_loss, output, loss):
 
 
 OUTPUT_FORMS = {("softmax", "cross_entropy"): _softmax_cross_entropy}
-OUTPUT_FORMS.update({(name, "squared_error"): _elementwise_squared_error
-                     for name in ("identity", "logistic", "relu", "tanh")})
+
+
+def output_form(output, loss):
+    """The in-place form for the pair (output, loss): softmax with cross-entropy, any
+    element-wise output with squared error, else the general code of losses.py."""
+    if output.activation is not None and loss.name == "squared_error":
+        return _elementwise_squared_error
+    return OUTPUT_FORMS.get((output.name, loss.name), general_output)
+
+
+# ----------------------------------------------------------------------------- the two steps
+# Each equation of a layer's step, written once here (and once in gradients.py).
+
+
+def affine(left, right, bias, out):
+    """Z_l = A_{l-1} W_l^T + b_l (line 3) written into ``out``: called with (A_{l-1}, W_l^T,
+    b_l), or for the transposed output layer with (W_L, A_{L-1}^T, b_L as a column)."""
+    np.dot(left, right, out)
+    np.add(out, bias, out)
+    return out
+
+
+def delta_back(Delta, W, dS, A, T):
+    """Delta_{l-1} = (Delta_l W_l) ⊙ S'(A_{l-1}) (line 10): the product into T, then dS
+    writes S'(z_{l-1}) ⊙ T over A, which held a_{l-1}."""
+    np.dot(Delta, W, T)
+    dS(A, T)
 
 
 # ----------------------------------------------------------------------------- workspaces
@@ -256,6 +281,11 @@ class WorkspaceCache:
         with self._lock:
             self._kept.clear()
 
+    def sizes(self) -> list[tuple[int, int]]:
+        """[(batch size n, bytes)] of each kept workspace, oldest first."""
+        with self._lock:
+            return [(n, ws.nbytes) for (n, _), ws in self._kept.items()]
+
     def __len__(self) -> int:
         return len(self._kept)
 
@@ -284,7 +314,7 @@ class Kernel:
         # benchmark does to measure what the in-place forms save
         self.S = [forward_form(act) for act in hidden]
         self.dS = [backward_form(act) for act in hidden]
-        self.output_form = OUTPUT_FORMS.get((output.name, loss.name), general_output)
+        self.output_form = output_form(output, loss)
         self.workspaces = WorkspaceCache(self.p, K, self.dtype)
         self.eye = np.eye(K, dtype=self.dtype) if loss.classification else None
 
@@ -325,10 +355,9 @@ class Kernel:
     def forward(self, X):
         """([Z_1, ..., Z_L], [A_0, ..., A_L]) as gradients.forward computes them: each product
         written into a new array that the bias is then added to (one temporary fewer)."""
-        Z, A = [], [X]
+        Z, A, n = [], [X], X.shape[0]
         for l, head in enumerate(self.heads):
-            z = np.dot(A[l], self.WT[l])
-            z += self.b[l]
+            z = affine(A[l], self.WT[l], self.b[l], np.empty((n, self.p[l + 1]), self.dtype))
             Z.append(z)
             A.append(head.S_xp(_xp, z))
         return Z, A
@@ -347,16 +376,11 @@ class Kernel:
             X = np.ascontiguousarray(X)  # strided input: BLAS needs one unit stride
         ws = self.workspaces.get(n)
         grad = np.empty(self.dim_theta, dtype=self.dtype) if out is None else out
-        dot, add, b = np.dot, np.add, self.b
+        dot, WT, b = np.dot, self.WT, self.b
         A = [X]  # a_0, ..., a_{L-1}
         for l in range(L - 1):  # hidden layers 1..L-1
-            Z = ws.hidden[l]
-            dot(A[l], self.WT[l], Z)
-            add(Z, b[l], Z)
-            A.append(self._activate(ws, l, Z))
-        Zt = ws.Zt  # Z_L^T = W_L A_{L-1}^T + b_L, (p_L, n)
-        dot(self.W[-1], A[-1].T, Zt)
-        add(Zt, self.b_col, Zt)
+            A.append(self._activate(ws, l, affine(A[l], WT[l], b[l], ws.hidden[l])))
+        Zt = affine(self.W[-1], A[-1].T, self.b_col, ws.Zt)  # Z_L^T, (p_L, n)
         loss, Delta = self.output_form(ws, Zt, Y, n, with_loss, self.output, self.loss)
         ones = ws.ones
         for l in range(L - 1, -1, -1):  # lecture layers L, ..., 1
@@ -385,13 +409,10 @@ class Kernel:
         product formed block by block in ws.block[l]."""
         W, dS, T = self.W[l], self.dS[l - 1], ws.block[l]
         if ws.one_block:
-            np.dot(Delta, W, T)
-            dS(A, T)
+            delta_back(Delta, W, dS, A, T)
             return A
         rows, n = T.shape[0], A.shape[0]
         for r0 in range(0, n, rows):
             r1 = min(r0 + rows, n)
-            Tb = T[: r1 - r0]
-            np.dot(Delta[r0:r1], W, Tb)
-            dS(A[r0:r1], Tb)
+            delta_back(Delta[r0:r1], W, dS, A[r0:r1], T[: r1 - r0])
         return A

@@ -19,8 +19,8 @@ import numbers
 
 from array_api_compat import array_namespace
 
-from ._batch import batch
-from .activations import ACTIVATIONS
+from .activations import ACTIVATIONS, Activation
+from .gradients import pre_activation
 
 
 def _axes(axis, ndim):
@@ -214,19 +214,22 @@ class Tensor:
         return Tensor(self.xp.log(x), [(self, lambda g: g / x)], op="log")
 
     def tanh(self):
-        return self._activation("tanh")
+        return self.apply("tanh")
 
     def logistic(self):
-        return self._activation("logistic")
+        return self.apply("logistic")
 
     def relu(self):
         """max(x, 0), with slope 0 at x = 0 (the package's convention)."""
-        return self._activation("relu")
+        return self.apply("relu")
 
-    def _activation(self, name):
-        act, xp = ACTIVATIONS[name], self.xp
+    def apply(self, activation):
+        """S(x) element by element for an entry of the activation table (or its name):
+        a = S(x), and the vector-Jacobian product g ↦ g ⊙ S'(x), S' computed from a."""
+        act = activation if isinstance(activation, Activation) else ACTIVATIONS[activation]
+        xp = self.xp
         a = act.S_xp(xp, self.data)
-        return Tensor(a, [(self, lambda g: g * act.S_prime_from_a_xp(xp, a))], op=name)
+        return Tensor(a, [(self, lambda g: g * act.S_prime_from_a_xp(xp, a))], op=act.name)
 
 
 def _copy(x):
@@ -280,12 +283,6 @@ def _tensor(x):
     return x if isinstance(x, Tensor) else Tensor(x, requires_grad=False)
 
 
-def _apply(name, x):
-    if name == "identity":
-        return x
-    return getattr(x, name)()
-
-
 # ---------------------------------------------------------------------- the network's loss
 
 
@@ -326,26 +323,16 @@ def loss(net, X, y, params=None):
     -ln g_{y+1} = ln Σ_k exp(z_k) - z_{y+1}; squared error Σ_k (y_k - g_k)².
     params: leaf Tensors [W_1, b_1, ..., W_L, b_L] (default: ``parameters(net)``).
     """
-    X, Y = batch(net, X, y)
+    X, Y = net.checked_batch(X, y)
     params = parameters(net) if params is None else _checked_params(net, params)
     A = Tensor(X, name="a_0", requires_grad=False)
-    for l in range(net.L):
-        Z = A @ params[2 * l].T + params[2 * l + 1]
-        A = _apply(net.hidden[l], Z) if l < net.L - 1 else Z
-    Z, xp = A, net.xp
-    if net.output == "softmax_reduced":
-        # [0, z]: the K logits, as z times the constant (p_L, K) matrix [0 | I].
-        P = xp.concat([xp.zeros((net.p[-1], 1), dtype=X.dtype),
-                       xp.eye(net.p[-1], dtype=X.dtype)], axis=1)
-        Z = Z @ P
-    if net.loss_name == "cross_entropy":
-        return (Z.logsumexp(axis=1, keepdims=False) - (Z * Y).sum(axis=1)).mean()
-    if net.output == "softmax":
-        G = (Z - Z.logsumexp(axis=1)).exp()
-    else:
-        G = _apply(net.output, Z)
-    R = G - Y
-    return (R * R).sum(axis=1).mean()
+    for l in range(1, net.L + 1):
+        # line 3 of Algorithm 1, the package's own function applied to Tensors
+        Z = pre_activation(A, params[2 * l - 2], params[2 * l - 1])
+        A = Z.apply(net.S(l)) if l < net.L else Z
+    # C of each example from the output's and the loss's entries (losses.py), e.g.
+    # cross-entropy from the logits: ln Σ_k exp(z_k) - z_{y+1}
+    return net.loss_function.value_tape(net.output_layer, Z, Y).mean()
 
 
 def gradient(net, X, y):

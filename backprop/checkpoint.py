@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numbers
 
-from ._batch import batch, head
+from .gradients import layer_forward, layer_gradients, previous_delta
 from .losses import output_delta
 
 
@@ -64,32 +64,26 @@ def gradient(net, X, y, checkpoints=None):
     all L activations are kept and none is recomputed, the memory of plain
     back-propagation (as ``checkpoint_sequential`` with one segment).
     """
-    xp, L = net.xp, net.L
+    L = net.L
     k = _check_k(checkpoints, L)
-    X, Y = batch(net, X, y)
+    X, Y = net.checked_batch(X, y)
     marks = checkpoint_layers(L, k)
     kept, A = {}, X
-    for l in range(L):  # forward: Z_{l+1} = A_l W_{l+1}^T + b_{l+1}
-        if l in marks or l > marks[-1]:  # a checkpoint, or the last segment (used at once)
-            kept[l] = A
-        Z = A @ net.W[l].T + net.b[l]
-        A = net.S(l + 1).S_xp(xp, Z)
-    output, loss = head(net)
-    Delta = output_delta(xp, output, loss, Z, A, Y) / X.shape[0]
+    for l in range(1, L + 1):  # forward, keeping a_{l-1} at a checkpoint or in the last segment
+        if l - 1 in marks or l - 1 > marks[-1]:
+            kept[l - 1] = A
+        Z, A = layer_forward(net, l, A)
+    Delta = output_delta(net.xp, net.output_layer, net.loss_function, Z, A, Y) / X.shape[0]
     del Z, A
-    grad = xp.empty(net.dim_theta, dtype=net.W[0].dtype)
-    slices = net.layer_slices()
+    dW, db = [None] * L, [None] * L
     ends = marks[1:] + [L]
     for start, end in reversed(list(zip(marks, ends, strict=True))):
-        for l in range(start, end - 1):  # recompute a_{start+1}, ..., a_{end-1}
-            if l + 1 not in kept:
-                kept[l + 1] = net.S(l + 1).S_xp(xp, kept[l] @ net.W[l].T + net.b[l])
-        for l in range(end - 1, start - 1, -1):  # back through layers end, ..., start+1
-            A = kept.pop(l)  # a_l, dropped after its last use
-            sW, sb = slices[l]
-            grad[sW] = xp.reshape(Delta.T @ A, (-1,))  # Σ_i δ_{l+1} a_l^T
-            grad[sb] = xp.sum(Delta, axis=0)
-            if l > 0:  # δ_l = S'(z_l) ⊙ W_{l+1}^T δ_{l+1}, S' from a_l
-                Delta = (Delta @ net.W[l]) * net.S(l).S_prime_from_a_xp(xp, A)
-            del A
-    return grad
+        for l in range(start + 1, end):  # recompute a_{start+1}, ..., a_{end-1}
+            if l not in kept:
+                kept[l] = layer_forward(net, l, kept[l - 1])[1]
+        for l in range(end, start, -1):  # back through layers end, ..., start+1
+            A_prev = kept.pop(l - 1)  # a_{l-1}, dropped after its last use
+            dW[l - 1], db[l - 1] = layer_gradients(net, Delta, A_prev)
+            Delta = previous_delta(net, l, Delta, A_prev)
+            del A_prev
+    return net.flatten(dW, db)

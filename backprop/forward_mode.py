@@ -14,7 +14,7 @@ forward pass gives one directional derivative; the full gradient takes dim θ of
 
 from __future__ import annotations
 
-from ._batch import batch, head, tangent_blocks
+from .gradients import layer_forward, pre_activation
 from .losses import output_delta
 
 
@@ -22,24 +22,24 @@ def tangent_forward(net, X, Wdot, bdot):
     """(zs, As, Zdots, Adots): the forward pass with its tangents, one example per row.
 
     zs = [Z_1, ..., Z_L], As = [A_0, ..., A_L] (A_L = g), Zdots = [Ż_1, ..., Ż_L],
-    Adots = [Ȧ_0, ..., Ȧ_{L-1}] with Ȧ_0 = None (the data do not move). Row by row:
-    Ż_l = A_{l-1} Ẇ_l^T + Ȧ_{l-1} W_l^T + ḃ_l and Ȧ_l = S'(Z_l) ⊙ Ż_l.
+    Adots = [Ȧ_0, ..., Ȧ_{L-1}] with Ȧ_0 = None (the data do not move). The values come from
+    ``gradients.layer_forward``; line 3 differentiated by the product rule gives
+    Ż_l = A_{l-1} Ẇ_l^T + ḃ_l + Ȧ_{l-1} W_l^T (the first two terms are line 3 itself applied
+    to the tangents, since it is linear in W_l, b_l), and line 4 gives Ȧ_l = S'(Z_l) ⊙ Ż_l.
     X: a checked batch; Wdot, bdot: the per-layer blocks of the direction.
     """
     xp, L = net.xp, net.L
     zs, As, Zdots, Adots = [], [X], [], [None]
-    for l in range(L):
-        W, A, Adot = net.W[l], As[-1], Adots[-1]
-        Z = A @ W.T + net.b[l]
-        Zdot = A @ Wdot[l].T + bdot[l]
-        if Adot is not None:
-            Zdot = Zdot + Adot @ W.T
+    for l in range(1, L + 1):
+        Z, A = layer_forward(net, l, As[l - 1])
+        Zdot = pre_activation(As[l - 1], Wdot[l - 1], bdot[l - 1])
+        if Adots[l - 1] is not None:
+            Zdot = Zdot + Adots[l - 1] @ net.W[l - 1].T
         zs.append(Z)
+        As.append(A)
         Zdots.append(Zdot)
-        S = net.S(l + 1)
-        As.append(S.S_xp(xp, Z))
-        if l < L - 1:
-            Adots.append(S.S_prime_from_a_xp(xp, As[-1]) * Zdot)
+        if l < L:
+            Adots.append(net.S(l).S_prime_from_a_xp(xp, A) * Zdot)
     return zs, As, Zdots, Adots
 
 
@@ -50,17 +50,16 @@ def jvp(net, X, y, v) -> float:
     (:func:`tangent_forward`); then (∂ℓ_τ/∂θ)·v = (1/n) Σ_i δ_L,i · ż_L,i, the loss's own
     derivative along ż_L (δ_L = ∂C/∂z_L, Algorithm 1, line 5). v: flat, θ's order.
     """
-    X, Y = batch(net, X, y)
-    return directional_derivative(net, X, Y, *tangent_blocks(net, v))
+    X, Y = net.checked_batch(X, y)
+    return directional_derivative(net, X, Y, *net.unflatten(v, name="v"))
 
 
 def directional_derivative(net, X, Y, Wdot, bdot) -> float:
     """(∂ℓ_τ/∂θ)·v for a checked batch X, its target matrix Y, and v given by its blocks
     Ẇ_l, ḃ_l: the tangents of the forward pass, then (1/n) Σ_i δ_L,i · ż_L,i."""
     zs, As, Zdots, _ = tangent_forward(net, X, Wdot, bdot)
-    output, loss = head(net)
     xp = net.xp
-    Delta = output_delta(xp, output, loss, zs[-1], As[-1], Y)
+    Delta = output_delta(xp, net.output_layer, net.loss_function, zs[-1], As[-1], Y)
     return float(xp.sum(Delta * Zdots[-1])) / X.shape[0]
 
 
@@ -70,7 +69,7 @@ def gradient(net, X, y):
     Correct but dim θ forward passes long: what reverse mode (one backward pass) saves.
     """
     xp = net.xp
-    X, Y = batch(net, X, y)
+    X, Y = net.checked_batch(X, y)
     dtype = net.W[0].dtype
     out = xp.zeros(net.dim_theta, dtype=dtype)
     e = xp.zeros(net.dim_theta, dtype=dtype)

@@ -145,20 +145,12 @@ def _kink_signs(net, zs):
     return np.concatenate([p.ravel() for p in parts]) if parts else np.zeros(0, bool)
 
 
-def _batch(net, X, y):
-    """(X, y) checked and rounded to the network's dtype, then widened to float64: the batch
-    the network sees, given exactly to its float64 copy."""
-    xp = net.xp
-    dtype = dtype_of(xp, net.dtype)
-    X = check.check_X(xp, X, net.p[0], dtype)
-    if net.loss_name == "cross_entropy":
-        y = check.check_labels(xp, y, X.shape[0], net.K)
-        return X, y, xp.astype(X, xp.float64), y
-    y = check.check_targets(xp, y, X.shape[0], net.p[-1], dtype)
-    return X, y, xp.astype(X, xp.float64), xp.astype(y, xp.float64)
+def _gradient(net, X, Y):
+    """∂ℓ_τ/∂θ of a checked batch (X, Y from ``net.checked_batch``)."""
+    return net.batch_loss_and_gradient(X, Y, with_loss=False)[1]
 
 
-def _rounding(net, ref, own, X, y, X64, y64) -> np.ndarray:
+def _rounding(net, ref, own, X, Y, X64, Y64) -> np.ndarray:
     """ρ: how far rounding in the network's dtype moves its gradient, per coordinate.
 
     The network's gradient minus the same code run in float64 on the copy, for three
@@ -170,25 +162,23 @@ def _rounding(net, ref, own, X, y, X64, y64) -> np.ndarray:
     if net.dtype == "float64" and net.backend == "numpy":
         return np.zeros(net.dim_theta)  # the same code on the same data: no difference
     xp, n = net.xp, X.shape[0]
-    exact = ref.gradient(X64, y64)
+    exact = _gradient(ref, X64, Y64)
     rows = xp.flip(xp.arange(n))
-    samples = [own, net.gradient(xp.take(X, rows, axis=0), xp.take(y, rows, axis=0))]
+    samples = [own, _gradient(net, xp.take(X, rows, axis=0), xp.take(Y, rows, axis=0))]
     if n <= _ROWS_ONE_BY_ONE:
         total = xp.zeros_like(samples[1])
         for i in range(n):
-            total = total + net.gradient(X[i : i + 1, ...], y[i : i + 1, ...])
+            total = total + _gradient(net, X[i : i + 1, :], Y[i : i + 1, :])
         samples.append(total / n)
     return np.max([np.abs(to_numpy(g).astype(np.float64) - exact) for g in samples], axis=0)
 
 
-def _loss_scale(ref, X64, y64) -> float:
+def _loss_scale(ref, X64, Y64) -> float:
     """ℓ_τ plus the size of the terms it is computed from (mean Σ_k |z_L,k| (|g_k| + |y_k|))."""
     zs, A = ref.forward(X64)
-    Z, G = to_numpy(zs[-1]), to_numpy(A[-1])
-    Y = to_numpy(y64)
-    Y = np.eye(G.shape[1])[Y] if Y.ndim == 1 and Y.dtype.kind in "iu" else Y.reshape(G.shape[0], -1)
-    terms = np.abs(Z).sum(axis=1) * (np.abs(G).max(axis=1) + np.abs(Y).max(axis=1))
-    return abs(ref.loss(X64, y64)) + float(terms.mean())
+    Z, G = zs[-1], A[-1]
+    terms = np.abs(Z).sum(axis=1) * (np.abs(G).max(axis=1) + np.abs(Y64).max(axis=1))
+    return abs(float(ref.batch_loss(X64, Y64))) + float(terms.mean())
 
 
 def _crossed(signs, k: int, m: int) -> bool:
@@ -240,7 +230,7 @@ def _compare(blocks, analytic, numeric, allowance, keep, tol):
     return errors, allowed
 
 
-def _differences(ref, X64, y64, indices, h0):
+def _differences(ref, X64, Y64, indices, h0):
     """(Richardson's central differences of ℓ at ref's θ for the given coordinates, the
     coordinates whose steps crossed a ReLU kink). ref: the float64 copy, written freely."""
     theta0 = ref.theta
@@ -251,7 +241,7 @@ def _differences(ref, X64, y64, indices, h0):
         ref.theta = theta
         if watch:
             signs.append(_kink_signs(ref, ref.forward(X64)[0]))
-        return ref.loss(X64, y64)
+        return float(ref.batch_loss(X64, Y64))
 
     with np.errstate(all="ignore"):  # an overflowing loss becomes a failed block, no warning
         near = numerical_gradient(loss, theta0, h0, indices)
@@ -285,25 +275,26 @@ def gradcheck(net, X, y, *, gradient=None, h=None, sample=None, seed=0, toleranc
     """
     check_options(h, tolerance, seed, warn)
     xp = net.xp
-    X, y, X64, y64 = _batch(net, X, y)
+    X, Y = net.checked_batch(X, y)
     blocks = _blocks(net, sample, seed)
     indices = np.concatenate([i for pair in blocks for i in pair])
     tol = TOLERANCE[net.dtype] if tolerance is None else float(tolerance)
     ref = net.copy(backend="numpy", dtype="float64")  # NumPy: no per-call device overhead
-    X64, y64 = to_numpy(X64), to_numpy(y64)
-    own = to_numpy(net.gradient(X, y)).astype(np.float64)
+    # the batch the network sees, given exactly to its float64 copy
+    X64, Y64 = (to_numpy(xp.astype(M, xp.float64)) for M in (X, Y))
+    own = to_numpy(_gradient(net, X, Y)).astype(np.float64)
     if gradient is None:
         gradient = own
     gradient = check.check_theta(xp, gradient, net.dim_theta, dtype_of(xp, net.dtype), "gradient")
     analytic = to_numpy(gradient).astype(np.float64)[indices]
-    rho = _rounding(net, ref, own, X, y, X64, y64)
+    rho = _rounding(net, ref, own, X, Y, X64, Y64)
 
     h0 = _H0 if h is None else h
     theta0 = ref.theta
-    numeric, kinks = _differences(ref, X64, y64, indices, h0)
+    numeric, kinks = _differences(ref, X64, Y64, indices, h0)
     # the rounding of ℓ in float64 (about ε times the size of its terms), over the step
     allowance = _RHO_FACTOR * rho[indices] + 16 * (net.L + 1) * _EPS64 * _loss_scale(
-        ref, X64, y64
+        ref, X64, Y64
     ) / step_sizes(theta0, indices, h0)
     keep = ~np.isin(indices, kinks)
     layer_errors, layer_allowed = _compare(blocks, analytic, numeric, allowance, keep, tol)

@@ -4,52 +4,51 @@
   Algorithm 1, with column vectors and 1-based layer numbers.
 * :func:`algorithm2` — the gradient of the training loss: Algorithm 1 looped over the
   examples, then averaged (Algorithm 2).
-* :func:`forward`, :func:`backpropagate` and :func:`batch_gradient` — the same gradient in
-  batch form, all n examples at once as the rows of a matrix, one matrix product per layer
-  and pass. This is the code every backend runs (``net.gradient``); on NumPy a private
-  kernel computes the same equations in place, faster.
+* :func:`layer_forward`, :func:`layer_gradients` and :func:`previous_delta` — one layer's
+  steps of Algorithm 1 on a batch (all n examples at once as the rows of a matrix): lines
+  3-4 forward, lines 8-9 and line 10 back. Each equation is written here once:
+  :func:`forward`, :func:`backpropagate`, :func:`algorithm1`, checkpointing, forward mode,
+  the Hessian-vector product and the tape compose these steps.
+* :func:`batch_gradient` — Algorithm 2 in batch form: one forward pass, δ_L, one backward
+  pass. It is what ``net.gradient`` runs, except on NumPy, where a private kernel computes
+  the same equations in place, faster (``Network(..., kernel=False)`` runs this code there
+  too, and a test holds the two equal).
 
-The first two are slow on purpose: they show the method.
+Layers are numbered as in the lecture, l = 1..L; Python's lists hold layer l at index l-1
+(``net.W[l - 1]`` is W_l). The first two functions are slow on purpose: they show the method.
 """
 
 from __future__ import annotations
 
 from . import _validate as check
-from .activations import ACTIVATIONS
 from .losses import mean_loss, output_delta
 
 
 def algorithm1_steps(net, x, Y):
-    """Algorithm 1 on a checked example: x of shape (p_0, 1), Y one row of shape (1, K)."""
-    xp, L = net.xp, net.L
-    W = {l: net.W[l - 1] for l in range(1, L + 1)}
-    b = {l: xp.reshape(net.b[l - 1], (net.p[l], 1)) for l in range(1, L + 1)}
-    S = {l: net.S(l).S_xp for l in range(1, L + 1)}
-    # Layer 0 has no activation; the S' used with z_0 (line 10, l = 1) only shapes δ_0,
-    # which is never used.
-    S_prime = {l: net.S(l).S_prime_xp for l in range(1, L)}
-    S_prime[0] = ACTIVATIONS["identity"].S_prime_xp
+    """Algorithm 1 on a checked example: x one row of shape (1, p_0), Y one row (1, K).
+
+    The example is a batch of one row, so each vector of the slide is here the row of its
+    transpose (z_l^T = a_{l-1}^T W_l^T + b_l^T is line 3 transposed); the steps of a layer
+    are :func:`layer_forward` (lines 3-4), :func:`layer_gradients` (lines 8-9) and
+    :func:`previous_delta` (line 10).
+    """
+    L = net.L
     z, a, delta = {}, {}, {}
     dC_dW, dC_db = {}, {}
 
     a[0] = x  # line 1
     for l in range(1, L + 1):  # line 2: feed-forward
-        z[l] = W[l] @ a[l - 1] + b[l]  # line 3
-        # The tables work on rows (one example per row), hence the transposes.
-        a[l] = S[l](xp, z[l].T).T  # line 4
+        z[l], a[l] = layer_forward(net, l, a[l - 1])  # lines 3-4
     # line 5: δ_L = (∂S_L/∂z_L)(∂C/∂g), in its closed form where the loss has one
-    delta[L] = output_delta(xp, net.output_layer, net.loss_function, z[L].T, a[L].T, Y).T
-    z[0] = xp.zeros_like(a[0])  # line 6: arbitrary, lets line 10 run for l = 1
+    delta[L] = output_delta(net.xp, net.output_layer, net.loss_function, z[L], a[L], Y)
+    # line 6 (z_0 := 0, so that line 10 can run for l = 1) is not needed: previous_delta
+    # skips line 10 at l = 1, whose δ_0 is never used.
     for l in range(L, 0, -1):  # line 7: back-propagation
-        dC_db[l] = delta[l]  # line 8
-        dC_dW[l] = delta[l] @ a[l - 1].T  # line 9
-        delta[l - 1] = S_prime[l - 1](xp, z[l - 1]) * (W[l].T @ delta[l])  # line 10
+        dC_dW[l], dC_db[l] = layer_gradients(net, delta[l], a[l - 1])  # lines 8-9
+        delta[l - 1] = previous_delta(net, l, delta[l], a[l - 1])  # line 10
     # line 11: return ∂C/∂W_l, ∂C/∂b_l for l = 1..L and g(x) = a_L
-    return (
-        [dC_dW[l] for l in range(1, L + 1)],
-        [xp.reshape(dC_db[l], (-1,)) for l in range(1, L + 1)],
-        xp.reshape(a[L], (-1,)),
-    )
+    g = net.xp.reshape(a[L], (-1,))
+    return [dC_dW[l] for l in range(1, L + 1)], [dC_db[l] for l in range(1, L + 1)], g
 
 
 def algorithm1(net, x, y):
@@ -57,7 +56,7 @@ def algorithm1(net, x, y):
 
     C(θ) = Loss(y, g(x | θ)). Feed-forward (lines 1-4), δ_L (line 5), then
     ∂C/∂b_l = δ_l, ∂C/∂W_l = δ_l a_{l-1}^T and δ_{l-1} = S'(z_{l-1}) ⊙ W_l^T δ_l for
-    l = L, ..., 1 (lines 7-10). Vectors are columns, as on the slide.
+    l = L, ..., 1 (lines 7-10), for the example as a batch of one row.
 
     x: shape (p_0,). y: a class label (cross-entropy), or targets of shape (p_L,) (a number
     when p_L = 1). Returns ([∂C/∂W_1, ...], [∂C/∂b_1, ...], g(x)) with shapes
@@ -84,7 +83,7 @@ def algorithm1(net, x, y):
         )
     y = xp.reshape(y, (1, -1)) if y.ndim else xp.reshape(y, (1,))
     X, Y = net.checked_batch(X, y, names=("x", "y"))
-    return algorithm1_steps(net, X.T, Y)
+    return algorithm1_steps(net, X, Y)
 
 
 def algorithm2(net, X, y):
@@ -102,7 +101,7 @@ def algorithm2(net, X, y):
     sum_b = [net.xp.zeros_like(b) for b in net.b]
     G = []
     for i in range(n):  # line 1: loop over all training examples
-        dC_dW, dC_db, g = algorithm1_steps(net, X[i : i + 1, :].T, Y[i : i + 1, :])  # line 2
+        dC_dW, dC_db, g = algorithm1_steps(net, X[i : i + 1, :], Y[i : i + 1, :])  # line 2
         for l in range(net.L):
             sum_W[l] = sum_W[l] + dC_dW[l]
             sum_b[l] = sum_b[l] + dC_db[l]
@@ -113,41 +112,80 @@ def algorithm2(net, X, y):
 # ----------------------------------------------------------------------------- batch form
 
 
+def pre_activation(A_prev, W, b):
+    """Z_l = A_{l-1} W_l^T + 1 b_l^T (Algorithm 1, line 3, for every row at once).
+
+    Linear in (W, b) for fixed A_{l-1}: forward mode applies it to the tangents (Ẇ_l, ḃ_l).
+    """
+    return A_prev @ W.T + b
+
+
+def layer_forward(net, l, A_prev, W=None, b=None):
+    """(Z_l, A_l): Z_l = A_{l-1} W_l^T + b_l and A_l = S_l(Z_l), lines 3-4 for layer l.
+
+    l: the lecture's layer, 1..L. A_prev: A_{l-1}, one example per row. W, b: values of W_l
+    and b_l other than the network's (default: the network's own).
+    """
+    W = net.W[l - 1] if W is None else W
+    b = net.b[l - 1] if b is None else b
+    Z = pre_activation(A_prev, W, b)  # line 3
+    return Z, net.S(l).S_xp(net.xp, Z)  # line 4
+
+
+def layer_gradients(net, Delta, A_prev):
+    """(Σ_i δ_l a_{l-1}^T, Σ_i δ_l) = (Delta_l^T A_{l-1}, 1^T Delta_l): lines 8-9 on a batch.
+
+    ∂C/∂b_l = δ_l and ∂C/∂W_l = δ_l a_{l-1}^T for each example (row), summed over the rows;
+    Algorithm 2 divides the sums by n.
+    """
+    dC_db = net.xp.sum(Delta, axis=0)  # line 8: Σ_i δ_l
+    dC_dW = Delta.T @ A_prev  # line 9: Σ_i δ_l a_{l-1}^T
+    return dC_dW, dC_db
+
+
+def previous_delta(net, l, Delta, A_prev):
+    """Delta_{l-1} = (Delta_l W_l) ⊙ S'(Z_{l-1}): line 10, δ_{l-1} = S'(z_{l-1}) ⊙ W_l^T δ_l,
+    for every row at once, with S' computed from A_{l-1} = S(Z_{l-1}).
+
+    None for l = 1: δ_0 is never used. Row i of Delta_l is δ_l of example i.
+    """
+    if l == 1:
+        return None
+    return (Delta @ net.W[l - 1]) * net.S(l - 1).S_prime_from_a_xp(net.xp, A_prev)
+
+
 def forward(net, X, theta=None):
     """([Z_1, ..., Z_L], [A_0, ..., A_L]): the feed-forward pass of a batch, one example per row.
 
-    Z_l = A_{l-1} W_l^T + b_l and A_l = S_l(Z_l) for l = 1..L, with A_0 = X (Algorithm 1,
-    lines 1-4, for every row at once). X: a checked batch (n, p_0). At the network's θ, or at
-    another flat ``theta`` (its W_l, b_l are views into it; the network's θ is not touched).
+    :func:`layer_forward` for l = 1..L, with A_0 = X (Algorithm 1, lines 1-4, for every row
+    at once). X: a checked batch (n, p_0). At the network's θ, or at another flat ``theta``
+    (its W_l, b_l are views into it; the network's θ is not touched).
     """
-    xp = net.xp
     W, b = (net.W, net.b) if theta is None else net.unflatten(theta)
     Z, A = [], [X]
-    for l in range(1, net.L + 1):
-        Z.append(A[l - 1] @ W[l - 1].T + b[l - 1])  # Z_l = A_{l-1} W_l^T + 1 b_l^T
-        A.append(net.S(l).S_xp(xp, Z[l - 1]))  # A_l = S_l(Z_l)
+    for l in range(1, net.L + 1):  # line 2
+        Z_l, A_l = layer_forward(net, l, A[l - 1], W[l - 1], b[l - 1])
+        Z.append(Z_l)
+        A.append(A_l)
     return Z, A
 
 
 def backpropagate(net, A, Delta_L):
     """(∂ℓ_τ/∂θ flat, [Delta_1, ..., Delta_L]) from A_0..A_{L-1} and the output errors Delta_L.
 
-    Lines 7-10 of Algorithm 1 for every row at once, then line 3 of Algorithm 2:
-    ∂ℓ_τ/∂W_l = (1/n) Delta_l^T A_{l-1} (the sum of the n outer products δ_l a_{l-1}^T),
-    ∂ℓ_τ/∂b_l = (1/n) × the column sums of Delta_l, and
-    Delta_{l-1} = (Delta_l W_l) ⊙ S'(Z_{l-1}), with S' computed from A_{l-1} = S(Z_{l-1}).
+    :func:`layer_gradients` and :func:`previous_delta` for l = L, ..., 1 (lines 7-10 of
+    Algorithm 1 for every row at once), then line 3 of Algorithm 2:
+    ∂ℓ_τ/∂W_l = (1/n) Delta_l^T A_{l-1} and ∂ℓ_τ/∂b_l = (1/n) × the column sums of Delta_l.
     Row i of Delta_l is δ_l of example i.
     """
-    xp, L, n = net.xp, net.L, Delta_L.shape[0]
-    grads, deltas = [None] * (2 * L), [None] * L
+    L, n = net.L, Delta_L.shape[0]
+    dW, db, deltas = [None] * L, [None] * L, [None] * L
     Delta = Delta_L
     for l in range(L, 0, -1):  # line 7: l = L, ..., 1
         deltas[l - 1] = Delta
-        grads[2 * l - 2] = xp.reshape(Delta.T @ A[l - 1], (-1,))  # Σ_i δ_l a_{l-1}^T
-        grads[2 * l - 1] = xp.sum(Delta, axis=0)  # Σ_i δ_l
-        if l > 1:  # line 10
-            Delta = (Delta @ net.W[l - 1]) * net.S(l - 1).S_prime_from_a_xp(xp, A[l - 1])
-    return xp.concat(grads) / n, deltas
+        dW[l - 1], db[l - 1] = layer_gradients(net, Delta, A[l - 1])  # lines 8-9
+        Delta = previous_delta(net, l, Delta, A[l - 1])  # line 10
+    return net.flatten(dW, db) / n, deltas
 
 
 def batch_gradient(net, X, Y):

@@ -21,74 +21,30 @@ R{δ_L} for δ_L = J^T u (J = ∂g/∂z_L, u = ∂C/∂g) is R{J^T} u + J^T R{u}
 
 from __future__ import annotations
 
-from ._batch import batch, head, tangent_blocks
 from .forward_mode import tangent_forward
+from .gradients import layer_gradients, previous_delta
 from .losses import output_delta
 
-# ----------------------------------------------------------------------------- output heads
-# For each output g = S_L(z): ġ = J ż (``jvp``) and R{J^T} u, the derivative along ż of
-# J^T u with u held fixed (``vjp_dot``). Rows are examples.
-
-
-def _softmax_jvp(xp, G, Zdot):
-    # (diag(g) - g g^T) ż = g ⊙ (ż - <g, ż>)
-    return G * (Zdot - xp.sum(G * Zdot, axis=1, keepdims=True))
-
-
-def _softmax_vjp_dot(xp, G, Gdot, U):
-    # J^T u = g ⊙ (u - <g, u>); its derivative: ġ ⊙ (u - <g, u>) - g <ġ, u>
-    return Gdot * (U - xp.sum(G * U, axis=1, keepdims=True)) - G * xp.sum(Gdot * U, axis=1,
-                                                                          keepdims=True)
-
-
-def _full(xp, Zdot):
-    """[0, ż]: the tangent of the reduced softmax's K logits (class 0's stays 0)."""
-    return xp.concat([xp.zeros((Zdot.shape[0], 1), dtype=Zdot.dtype), Zdot], axis=1)
-
-
-def _output_tangents(xp, output, Z, G, Zdot):
-    """(ġ, vjp_dot) for the output head: ġ = J ż and U -> R{J^T} U (reduced to z's width)."""
-    if output.activation is not None:  # element-wise: J = diag(S'(z))
-        act = output.activation
-        Gdot = act.S_prime_xp(xp, Z) * Zdot
-        return Gdot, lambda U: act.S_second_xp(xp, Z) * Zdot * U
-    if output.name == "softmax":
-        Gdot = _softmax_jvp(xp, G, Zdot)
-        return Gdot, lambda U: _softmax_vjp_dot(xp, G, Gdot, U)
-    if output.name == "softmax_reduced":
-        Gdot = _softmax_jvp(xp, G, _full(xp, Zdot))
-        return Gdot, lambda U: _softmax_vjp_dot(xp, G, Gdot, U)[:, 1:]
-    raise ValueError(f"no Hessian-vector product for output {output.name!r}")
-
-
-# R{∂C/∂g} = (∂²C/∂g²) ġ for each loss.
-LOSS_CURVATURE = {
-    "squared_error": lambda xp, G, Y, Gdot: 2 * Gdot,  # ∂C/∂g = 2(g - y)
-    "cross_entropy": lambda xp, G, Y, Gdot: Y * Gdot / (G * G),  # ∂C/∂g = -e_{y+1} / g
-}
+# ----------------------------------------------------------------------------- R{δ_L}
+# The output layer's ġ = J ż and R{J^T} u, and the loss's (∂²C/∂g²) ġ, are rules of their
+# entries in the tables of ``losses.py`` (``jvp_xp``, ``vjp_dot_xp``, ``curvature_xp``).
 
 
 def delta_L_tangent_general(xp, output, loss, Z, G, Y, Zdot):
     """R{δ_L} = R{J^T} u + J^T (∂²C/∂g²) ġ for δ_L = J^T u, u = ∂C/∂g, with no shortcut."""
-    Gdot, vjp_dot = _output_tangents(xp, output, Z, G, Zdot)
+    Gdot = output.jvp_xp(xp, Z, G, Zdot)  # ġ = J ż
     U = loss.dC_dg_xp(xp, G, Y)
-    return vjp_dot(U) + output.vjp_xp(xp, Z, G, LOSS_CURVATURE[loss.name](xp, G, Y, Gdot))
-
-
-# Closed forms of R{δ_L}, keyed by (output, loss): δ_L = g - e_{y+1} has R{δ_L} = ġ.
-DELTA_L_TANGENT = {
-    ("softmax", "cross_entropy"): lambda xp, Z, G, Y, Zdot: _softmax_jvp(xp, G, Zdot),
-    ("softmax_reduced", "cross_entropy"):
-        lambda xp, Z, G, Y, Zdot: _softmax_jvp(xp, G, _full(xp, Zdot))[:, 1:],
-}
+    return (output.vjp_dot_xp(xp, Z, G, Zdot, Gdot, U)
+            + output.vjp_xp(xp, Z, G, loss.curvature_xp(xp, G, Y, Gdot)))
 
 
 def delta_L_tangent(xp, output, loss, Z, G, Y, Zdot):
-    """R{δ_L}, the derivative of the output-layer error along ż_L: the closed form of
-    ``DELTA_L_TANGENT`` where there is one, else :func:`delta_L_tangent_general`."""
-    fused = DELTA_L_TANGENT.get((output.name, loss.name))
+    """R{δ_L}, the derivative of the output-layer error along ż_L: the loss's closed form for
+    this output (``loss.fused_tangent``) where there is one, else
+    :func:`delta_L_tangent_general`."""
+    fused = loss.fused_tangent.get(output.name)
     if fused is not None:
-        return fused(xp, Z, G, Y, Zdot)
+        return fused(xp, output, Z, G, Y, Zdot)
     return delta_L_tangent_general(xp, output, loss, Z, G, Y, Zdot)
 
 
@@ -113,32 +69,36 @@ def gradient_and_hvp(net, X, y, v, with_gradient=True):
 
     Forward: the values and their tangents along v (``tangent_forward``). Back: lines 8-10
     of Algorithm 1 for δ_l, each beside its R-operator line for R{δ_l} (module docstring).
+    Lines 8-10 are linear in δ_l, so the first term of each R-line is the same line applied
+    to R{δ_l}; the product rule adds one term for each other factor that moves along v.
     The gradient costs one more product a layer; with_gradient=False skips it (None).
     """
     xp, L = net.xp, net.L
-    X, Y = batch(net, X, y)
-    Wdot, bdot = tangent_blocks(net, v)
+    X, Y = net.checked_batch(X, y)
+    Wdot, bdot = net.unflatten(v, name="v")
     zs, As, Zdots, Adots = tangent_forward(net, X, Wdot, bdot)
-    output, loss = head(net)
+    output, loss = net.output_layer, net.loss_function
     n = X.shape[0]
     # Averaging (Algorithm 2) is done once, on δ_L and R{δ_L}.
     Delta = output_delta(xp, output, loss, zs[-1], As[-1], Y) / n
     RDelta = delta_L_tangent(xp, output, loss, zs[-1], As[-1], Y, Zdots[-1]) / n
     gW, gb, HW, Hb = [None] * L, [None] * L, [None] * L, [None] * L
-    for l in range(L - 1, -1, -1):  # lecture layers L, ..., 1
+    for l in range(L, 0, -1):  # lecture layers L, ..., 1
+        A_prev = As[l - 1]
         if with_gradient:
-            gW[l], gb[l] = Delta.T @ As[l], xp.sum(Delta, axis=0)
-        HW[l] = RDelta.T @ As[l]
-        if Adots[l] is not None:
-            HW[l] = HW[l] + Delta.T @ Adots[l]
-        Hb[l] = xp.sum(RDelta, axis=0)
-        if l == 0:
+            gW[l - 1], gb[l - 1] = layer_gradients(net, Delta, A_prev)
+        # R{∂C/∂W_l} = R{δ_l} a_{l-1}^T + δ_l ȧ_{l-1}^T,  R{∂C/∂b_l} = R{δ_l}
+        HW[l - 1], Hb[l - 1] = layer_gradients(net, RDelta, A_prev)
+        if Adots[l - 1] is not None:
+            HW[l - 1] = HW[l - 1] + Delta.T @ Adots[l - 1]
+        if l == 1:
             break
-        W, act, Z = net.W[l], net.S(l), zs[l - 1]
-        back = Delta @ W  # W_l^T δ_l, as rows
-        S_prime = act.S_prime_xp(xp, Z)
-        RDelta = (RDelta @ W + Delta @ Wdot[l]) * S_prime
+        # R{δ_{l-1}} = S'(z_{l-1}) ⊙ W_l^T R{δ_l} + S'(z_{l-1}) ⊙ Ẇ_l^T δ_l
+        #              + S''(z_{l-1}) ⊙ ż_{l-1} ⊙ W_l^T δ_l
+        act, Z_prev = net.S(l - 1), zs[l - 2]
+        RDelta = (previous_delta(net, l, RDelta, A_prev)
+                  + (Delta @ Wdot[l - 1]) * act.S_prime_xp(xp, Z_prev))
         if act.name not in PIECEWISE_LINEAR:
-            RDelta = RDelta + back * act.S_second_xp(xp, Z) * Zdots[l - 1]
-        Delta = back * S_prime
+            RDelta = RDelta + (Delta @ net.W[l - 1]) * act.S_second_xp(xp, Z_prev) * Zdots[l - 2]
+        Delta = previous_delta(net, l, Delta, A_prev)
     return (net.flatten(gW, gb) if with_gradient else None), net.flatten(HW, Hb)

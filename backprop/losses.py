@@ -2,11 +2,18 @@
 
 Two tables:
 
-* ``OUTPUTS``: name -> :class:`Output`, the map g = S_L(z_L) and the product
-  (∂S_L/∂z_L) v. Element-wise outputs come from the activation table; ``softmax`` and
-  ``softmax_reduced`` (K classes from K-1 logits, the logit of class 0 fixed at 0) are not
-  element-wise, so their ∂S_L/∂z_L is a full matrix, applied here without forming it.
-* ``LOSSES``: name -> :class:`Loss`, its value per example and ∂C/∂g.
+* ``OUTPUTS``: name -> :class:`Output`, the map g = S_L(z_L), the product (∂S_L/∂z_L) v,
+  and what second derivatives need: ġ = J ż and the derivative of J^T u along ż. Element-wise
+  outputs come from the activation table; ``softmax`` and ``softmax_reduced`` (K classes from
+  K-1 logits, the logit of class 0 fixed at 0) are not element-wise, so their ∂S_L/∂z_L is a
+  full matrix, applied here without forming it.
+* ``LOSSES``: name -> :class:`Loss`, its value per example, ∂C/∂g, its curvature
+  (∂²C/∂g²) ġ, and per output the fused closed forms of δ_L and of its tangent.
+
+Every rule of an output layer or a loss lives in its entry here: the gradient, the
+Hessian-vector product (``hessian.py``), the tape (``autodiff.py``) and the NumPy kernel
+read them from these tables, so a new entry works everywhere at once. The ``*_tape`` fields
+build the same maps from :class:`~backprop.autodiff.Tensor` operations.
 
 A batch has one example per row: Z has shape (n, p_L), G and Y (n, K), where K = p_L except
 for ``softmax_reduced`` (K = p_L + 1). Class labels enter as one-hot rows of Y (e_{y+1}).
@@ -50,8 +57,30 @@ def _full_logits(xp, Z):
 
 
 def _softmax_vjp(xp, G, V):
-    # J^T v for J = diag(g) - g g^T (symmetric): g ⊙ (v - <g, v>), O(K) not O(K^2).
+    # J^T v for J = diag(g) - g g^T (symmetric, so also J v = ġ): g ⊙ (v - <g, v>), O(K).
     return G * (V - xp.sum(G * V, axis=1, keepdims=True))
+
+
+def _softmax_vjp_dot(xp, G, Gdot, U):
+    # J^T u = g ⊙ (u - <g, u>); its derivative along ż, u fixed: ġ ⊙ (u - <g, u>) - g <ġ, u>
+    return (Gdot * (U - xp.sum(G * U, axis=1, keepdims=True))
+            - G * xp.sum(Gdot * U, axis=1, keepdims=True))
+
+
+def _reduced_logits_tape(Z):
+    # [0, z] as z times the constant (p_L, K) matrix [0 | I], which the tape can differentiate.
+    xp, p_L = Z.xp, Z.shape[1]
+    P = xp.concat([xp.zeros((p_L, 1), dtype=Z.data.dtype), xp.eye(p_L, dtype=Z.data.dtype)],
+                  axis=1)
+    return Z @ P
+
+
+def _softmax_tape(logits_tape):
+    def S_tape(Z):  # g = exp(z - ln Σ exp z), from the K logits
+        logits = logits_tape(Z)
+        return (logits - logits.logsumexp(axis=1)).exp()
+
+    return S_tape
 
 
 @dataclass(frozen=True)
@@ -61,9 +90,13 @@ class Output:
     name: str
     S_xp: Callable  # (xp, Z) -> G
     vjp_xp: Callable  # (xp, Z, G, V) -> (∂S_L/∂z_L) V, shape of Z
+    jvp_xp: Callable  # (xp, Z, G, Zdot) -> ġ = J ż, shape of G
+    vjp_dot_xp: Callable  # (xp, Z, G, Zdot, Gdot, U) -> d/dt of J^T U along ż, U fixed
+    S_tape: Callable  # Tensor Z -> Tensor G
     extra_class: int = 0  # K = p_L + extra_class
     activation: Activation | None = None  # the element-wise S_L, if it is one
     logits_xp: Callable | None = None  # (xp, Z) -> the K logits, for softmax heads
+    logits_tape: Callable | None = None  # Tensor Z -> Tensor of the K logits
 
     def n_outputs(self, p_L: int) -> int:
         """K, the length of g: p_L, or p_L + 1 for the reduced softmax."""
@@ -84,29 +117,42 @@ class Output:
         return self.activation.S_prime(Z)
 
 
-def _elementwise_output(act: Activation) -> Output:
+def elementwise_output(act: Activation) -> Output:
+    """The output S_L = S applied element by element: J = diag(S'(z)), so ġ = S'(z) ⊙ ż,
+    and the derivative of J^T u = S'(z) ⊙ u along ż is S''(z) ⊙ ż ⊙ u."""
     return Output(
         name=act.name,
         S_xp=act.S_xp,
         vjp_xp=lambda xp, Z, G, V: act.S_prime_xp(xp, Z) * V,
+        jvp_xp=lambda xp, Z, G, Zdot: act.S_prime_xp(xp, Z) * Zdot,
+        vjp_dot_xp=lambda xp, Z, G, Zdot, Gdot, U: act.S_second_xp(xp, Z) * Zdot * U,
+        S_tape=lambda Z: Z.apply(act),
         activation=act,
     )
 
 
-OUTPUTS: dict[str, Output] = {name: _elementwise_output(act) for name, act in ACTIVATIONS.items()}
+OUTPUTS: dict[str, Output] = {name: elementwise_output(act) for name, act in ACTIVATIONS.items()}
 OUTPUTS["softmax"] = Output(
     name="softmax",
     S_xp=softmax,
     vjp_xp=lambda xp, Z, G, V: _softmax_vjp(xp, G, V),
+    jvp_xp=lambda xp, Z, G, Zdot: _softmax_vjp(xp, G, Zdot),  # J is symmetric
+    vjp_dot_xp=lambda xp, Z, G, Zdot, Gdot, U: _softmax_vjp_dot(xp, G, Gdot, U),
+    S_tape=_softmax_tape(lambda Z: Z),
     logits_xp=lambda xp, Z: Z,
+    logits_tape=lambda Z: Z,
 )
 OUTPUTS["softmax_reduced"] = Output(
     name="softmax_reduced",
     S_xp=lambda xp, Z: softmax(xp, _full_logits(xp, Z)),
     # g depends on z_2..z_K only; drop the row of class 0's fixed logit.
     vjp_xp=lambda xp, Z, G, V: _softmax_vjp(xp, G, V)[:, 1:],
+    jvp_xp=lambda xp, Z, G, Zdot: _softmax_vjp(xp, G, _full_logits(xp, Zdot)),
+    vjp_dot_xp=lambda xp, Z, G, Zdot, Gdot, U: _softmax_vjp_dot(xp, G, Gdot, U)[:, 1:],
+    S_tape=_softmax_tape(_reduced_logits_tape),
     extra_class=1,
     logits_xp=_full_logits,
+    logits_tape=_reduced_logits_tape,
 )
 
 
@@ -115,6 +161,8 @@ def get_output(name: str) -> Output:
     if not isinstance(name, str):
         raise TypeError(f"output must be an output-layer name (str); got {type(name).__name__}")
     key = ALIASES.get(name, name)
+    if key not in OUTPUTS and key in ACTIVATIONS:  # an activation added to the table since
+        OUTPUTS[key] = elementwise_output(ACTIVATIONS[key])
     if key not in OUTPUTS:
         raise ValueError(f"output must be one of {sorted(OUTPUTS)}; got {name!r}")
     return OUTPUTS[key]
@@ -142,9 +190,30 @@ def cross_entropy_dC_dg(xp, G, Y):
     return -Y / G
 
 
+def cross_entropy_curvature(xp, G, Y, Gdot):
+    # ∂C/∂g = -e_{y+1} / g, so (∂²C/∂g²) ġ = e_{y+1} ⊙ ġ / g².
+    return Y * Gdot / (G * G)
+
+
+def squared_error_curvature(xp, G, Y, Gdot):
+    # ∂C/∂g = 2(g - y), so (∂²C/∂g²) ġ = 2 ġ.
+    return 2 * Gdot
+
+
 def cross_entropy_from_logits(xp, logits, Y):
     """-ln g_{y+1} = -z_{y+1} + ln Σ_k exp(z_k), through log-sum-exp."""
     return -xp.sum(log_softmax(xp, logits) * Y, axis=1)
+
+
+def squared_error_tape(output, Z, Y):
+    R = output.S_tape(Z) - Y
+    return (R * R).sum(axis=1)
+
+
+def cross_entropy_tape(output, Z, Y):
+    # ln Σ_k exp(z_k) - z_{y+1}, from the logits (log-sum-exp), as cross_entropy_from_logits
+    logits = output.logits_tape(Z)
+    return logits.logsumexp(axis=1, keepdims=False) - (logits * Y).sum(axis=1)
 
 
 def fused_softmax_cross_entropy(xp, Z, G, Y):
@@ -154,6 +223,12 @@ def fused_softmax_cross_entropy(xp, Z, G, Y):
 
 def fused_softmax_reduced_cross_entropy(xp, Z, G, Y):
     return (G - Y)[:, 1:]
+
+
+def fused_tangent_softmax_cross_entropy(xp, output, Z, G, Y, Zdot):
+    # δ_L = g - e_{y+1}, whose derivative along ż is ġ: stable where 1/g² would overflow.
+    Gdot = output.jvp_xp(xp, Z, G, Zdot)
+    return Gdot if output.extra_class == 0 else Gdot[:, 1:]
 
 
 def fused_elementwise_squared_error(act):
@@ -166,13 +241,18 @@ def fused_elementwise_squared_error(act):
 
 @dataclass(frozen=True)
 class Loss:
-    """A loss C = Loss(y, g): its value per example, ∂C/∂g, and fused output deltas."""
+    """A loss C = Loss(y, g): its value per example, ∂C/∂g, (∂²C/∂g²) ġ, and per output
+    the fused closed forms of δ_L and of its derivative along ż_L."""
 
     name: str
     value_xp: Callable  # (xp, G, Y) -> (n,)
     dC_dg_xp: Callable  # (xp, G, Y) -> (n, K)
     classification: bool
+    curvature_xp: Callable | None = None  # (xp, G, Y, Gdot) -> (∂²C/∂g²) ġ: for H v
+    value_tape: Callable | None = None  # (output, Tensor Z, Y) -> Tensor (n,): for the tape
     fused: dict = field(default_factory=dict)  # output name -> (xp, Z, G, Y) -> δ_L
+    # output name -> (xp, output, Z, G, Y, Zdot) -> R{δ_L}, the derivative of δ_L along ż_L
+    fused_tangent: dict = field(default_factory=dict)
     from_logits_xp: Callable | None = None  # (xp, logits, Y) -> (n,), the stable value
 
 
@@ -182,6 +262,8 @@ LOSSES: dict[str, Loss] = {
         squared_error_value,
         squared_error_dC_dg,
         classification=False,
+        curvature_xp=squared_error_curvature,
+        value_tape=squared_error_tape,
         fused={name: fused_elementwise_squared_error(act) for name, act in ACTIVATIONS.items()},
     ),
     "cross_entropy": Loss(
@@ -189,8 +271,12 @@ LOSSES: dict[str, Loss] = {
         cross_entropy_value,
         cross_entropy_dC_dg,
         classification=True,
+        curvature_xp=cross_entropy_curvature,
+        value_tape=cross_entropy_tape,
         fused={"softmax": fused_softmax_cross_entropy,
                "softmax_reduced": fused_softmax_reduced_cross_entropy},
+        fused_tangent={"softmax": fused_tangent_softmax_cross_entropy,
+                       "softmax_reduced": fused_tangent_softmax_cross_entropy},
         from_logits_xp=cross_entropy_from_logits,
     ),
 }

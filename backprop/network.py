@@ -4,8 +4,11 @@ Python lists are 0-based and the lecture's layers are 1-based: ``net.W[l-1]`` is
 ``net.b[l-1]`` is b_l, ``zs[l-1]`` is z_l and ``activations[l]`` is a_l (a_0 = X). All
 parameters live in one flat buffer θ (``parameters.py``); each W_l and b_l is a view into it.
 
-The computations are those of ``gradients.py``, written once against the array API; on NumPy
-a private kernel (``_numpy_kernel.py``) computes the same equations faster, in place.
+The computations are those of ``gradients.py``, written once against the array API. On NumPy
+a private kernel (``_numpy_kernel.py``) computes the same equations faster, in place; it is
+chosen in the methods below, each of which calls the readable code first and marks the
+kernel's branch. ``Network(..., kernel=False)`` (or ``net.copy(kernel=False)``) runs the
+readable code on NumPy too; a test holds the two equal.
 
 Threads: the methods that do not change the network (forward, predict, loss, loss_at,
 gradient, loss_and_gradient, backward, batch_loss, batch_loss_and_gradient) may run in
@@ -30,7 +33,7 @@ except ImportError:  # pragma: no cover - the package works without it, only slo
     _numpy_kernel = None
 
 # Fixed once the network is built (net.copy(...) or a new Network changes them).
-_FIXED = SETTINGS + ("L", "K", "dim_theta", "xp", "W", "b", "layers")
+_FIXED = SETTINGS + ("L", "K", "dim_theta", "xp", "W", "b", "layers", "kernel")
 
 
 class Network:
@@ -54,6 +57,9 @@ class Network:
     seed : seed (0 .. 2**63 - 1) of the NumPy Generator that draws θ (the same θ on every backend).
     dtype : 'float64' or 'float32' (or the NumPy dtype), kept end to end.
     backend : 'numpy', 'cupy', 'array_api_strict', or 'auto' (CuPy when available).
+    kernel : True (default): on NumPy, compute with the private kernel (the same equations,
+        in place, faster); False: run the readable code of ``gradients.py`` on NumPy too. Not
+        a setting of the network's mathematics: ``save`` does not store it.
 
     These settings are read-only attributes (``net.p``, ``net.hidden``, ``net.output``,
     ``net.loss_name``, ``net.init``, ``net.seed``, ``net.dtype``, ``net.backend``): a network
@@ -62,17 +68,17 @@ class Network:
     """
 
     def __init__(self, p, hidden="relu", output="identity", loss=None, init="he", seed=0,
-                 dtype="float64", backend="numpy"):
+                 dtype="float64", backend="numpy", kernel=True):
         config = settings(p, hidden, output, loss, init, seed, dtype, backend)
-        self._setup(config, None)
+        self._setup(config, None, check.check_bool(kernel, "kernel"))
 
     @classmethod
-    def _from(cls, config: dict, theta) -> Network:
+    def _from(cls, config: dict, theta, kernel: bool = True) -> Network:
         new = cls.__new__(cls)
-        new._setup(dict(config), theta)
+        new._setup(dict(config), theta, kernel)
         return new
 
-    def _setup(self, config: dict, theta) -> None:
+    def _setup(self, config: dict, theta, kernel: bool) -> None:
         """Build everything from the (checked) settings, with θ given or drawn from the seed."""
         self._config = config
         self._xp = xp = get_namespace(config["backend"])
@@ -88,8 +94,8 @@ class Network:
         Ws, bs = parameters.unflatten(xp, self._layers, self._theta)
         self._W = parameters.LayerViews("W", Ws, self._assign)
         self._b = parameters.LayerViews("b", bs, self._assign)
-        self._kernel = None
-        if _numpy_kernel is not None and config["backend"] == "numpy":
+        self._use_kernel, self._kernel = kernel, None
+        if kernel and _numpy_kernel is not None and config["backend"] == "numpy":
             self._kernel = _numpy_kernel.Kernel(self._theta, self._layers, self._hidden,
                                                 self._output, self._loss, self.K)
 
@@ -102,7 +108,7 @@ class Network:
         object.__setattr__(self, name, value)
 
     def __reduce__(self):  # pickle and copy.deepcopy: the settings and θ, nothing else
-        return Network._from, (dict(self._config), self.theta)
+        return Network._from, (dict(self._config), self.theta, self._use_kernel)
 
     # ------------------------------------------------------------------ settings
     p = property(lambda self: self._config["p"], doc="Widths (p_0, ..., p_L).")
@@ -121,6 +127,8 @@ class Network:
     layers = property(lambda self: self._layers,
                       doc="θ's layout: one parameters.Layer (slices of W_l, b_l; shape) per layer.")
     output_layer = property(lambda self: self._output, doc="S_L: the losses.Output entry.")
+    kernel = property(lambda self: self._kernel is not None,
+                      doc="True when the private NumPy kernel computes this network's passes.")
     loss_function = property(lambda self: self._loss, doc="C: the losses.Loss entry.")
 
     def S(self, l: int):
@@ -172,9 +180,12 @@ class Network:
         place (``net.theta_buffer -= step``). Never rebind it; writes change the network."""
         return self._theta
 
-    def unflatten(self, vector):
-        """Split a flat vector in θ's order into ([W_1-shaped, ...], [b_1-shaped, ...]) views."""
-        vector = check.check_theta(self.xp, vector, self.dim_theta, self._dtype, "vector")
+    def unflatten(self, vector, name="vector"):
+        """Split a flat vector in θ's order into ([W_1-shaped, ...], [b_1-shaped, ...]) views.
+
+        The vector is checked as θ is (flat, length dim θ, finite, real); errors name ``name``.
+        """
+        vector = check.check_theta(self.xp, vector, self.dim_theta, self._dtype, name)
         return parameters.unflatten(self.xp, self._layers, vector)
 
     def flatten(self, Ws, bs):
@@ -185,8 +196,9 @@ class Network:
         """[(slice of W_l in θ, slice of b_l in θ) for l = 1..L]."""
         return [(layer.W, layer.b) for layer in self._layers]
 
-    def copy(self, backend: str | None = None, dtype=None) -> Network:
-        """An independent copy, optionally on another backend or in another dtype.
+    def copy(self, backend: str | None = None, dtype=None, kernel=None) -> Network:
+        """An independent copy, optionally on another backend, in another dtype, or with the
+        NumPy kernel switched on or off (``kernel``; default: as this network has it).
 
         θ is cast as ``net.theta = ...`` casts it: a ValueError naming dtype, not an inf,
         where an entry is beyond the new dtype's range (1e300 in float32).
@@ -204,12 +216,18 @@ class Network:
                                           dtype_of(numpy_xp, config["dtype"]))
             except ValueError as err:
                 raise ValueError(f"copy(dtype={dtype!r}): {err}") from None
-        return Network._from(config, theta)
+        kernel = self._use_kernel if kernel is None else check.check_bool(kernel, "kernel")
+        return Network._from(config, theta, kernel)
 
     def release_workspace(self) -> None:
         """Free the arrays the NumPy kernel keeps between calls (the next call makes new ones)."""
         if self._kernel is not None:
             self._kernel.workspaces.clear()
+
+    def kept_workspaces(self) -> list[tuple[int, int]]:
+        """[(batch size n, bytes)] of each workspace the NumPy kernel keeps (one per batch size
+        and thread, oldest first); [] where no kernel runs."""
+        return [] if self._kernel is None else self._kernel.workspaces.sizes()
 
     # ------------------------------------------------------------------ checked input
     def checked_batch(self, X, y, names=("X", "y"), scratch=False):
@@ -221,6 +239,7 @@ class Network:
         """
         X = self.checked_X(X, names[0])
         n, kernel = X.shape[0], self._kernel
+        # KERNEL: targets that need no conversion pass in one pass (None: the general check)
         Y = None if kernel is None else kernel.checked_Y(y, n, scratch)
         if Y is not None:
             return X, Y
@@ -231,6 +250,7 @@ class Network:
 
     def checked_X(self, X, name="X"):
         """X as a finite (n, p_0) array of the backend and dtype; errors name ``name``."""
+        # KERNEL: an X that is already right is passed in one pass (None: the general check)
         fast = None if self._kernel is None else self._kernel.checked_X(X)
         return check.check_X(self.xp, X, self.p[0], self._dtype, name) if fast is None else fast
 
@@ -246,7 +266,7 @@ class Network:
     def _forward(self, X, theta=None):
         if self._kernel is None or theta is not None:
             return gradients.forward(self, X, theta)
-        return self._kernel.forward(X)
+        return self._kernel.forward(X)  # KERNEL: the same numbers, one temporary fewer
 
     def predict(self, X):
         """g(X | θ) = a_L, one row per example: shape (n, p_L), or (n, K) class probabilities."""
@@ -281,13 +301,14 @@ class Network:
         """
         if out is not None:
             self._check_out(out)
-        if self._kernel is not None:
-            return self._kernel.loss_and_gradient(X, Y, out, with_loss)
-        loss, grad = gradients.batch_gradient(self, X, Y)
-        if out is not None:
-            out[...] = grad
-            grad = out
-        return loss, grad
+        if self._kernel is None:
+            loss, grad = gradients.batch_gradient(self, X, Y)
+            if out is not None:
+                out[...] = grad
+                grad = out
+            return loss, grad
+        # KERNEL: on NumPy, the same equations in place (_numpy_kernel.py, tested equal)
+        return self._kernel.loss_and_gradient(X, Y, out, with_loss)
 
     def _check_out(self, out) -> None:
         if not (hasattr(out, "shape") and hasattr(out, "dtype")):
@@ -356,8 +377,9 @@ class Network:
 
     def __repr__(self) -> str:
         hidden = self.hidden[0] if len(set(self.hidden)) == 1 else self.hidden
+        kernel = "" if self._use_kernel else ", kernel=False"
         return (
             f"Network({list(self.p)}, hidden={hidden!r}, output={self.output!r}, "
-            f"loss={self.loss_name!r}, dtype={self.dtype!r}, backend={self.backend!r}, "
-            f"dim_theta={self.dim_theta})"
+            f"loss={self.loss_name!r}, dtype={self.dtype!r}, backend={self.backend!r}"
+            f"{kernel}, dim_theta={self.dim_theta})"
         )

@@ -323,7 +323,7 @@ def test_numpy_fast_path_equals_the_generic_code(monkeypatch, batch, rel, hidden
             loss, grad = net.loss_and_gradient(X, y)
             loss_g, grad_g = generic.loss_and_gradient(X, y)
             assert rel(grad, grad_g) < 1e-13 and loss == pytest.approx(loss_g, rel=1e-13)
-        kept = len(net._kernel.workspaces)
+        kept = len(net.kept_workspaces())
         assert kept == 0 if blocks else kept == 1
 
 

@@ -101,7 +101,7 @@ def test_non_finite_theta_is_not_saved(tmp_path):
     bp.save(_trained(), path)
     before = path.read_bytes()
     net = _trained()
-    net._theta[3] = np.nan
+    net.theta_buffer[3] = np.nan
     with pytest.raises(ValueError, match="NaN or inf"):
         bp.save(net, path)
     assert path.read_bytes() == before

@@ -41,7 +41,7 @@ def test_kernel_equals_the_readable_batch_gradient(monkeypatch, output, loss, hi
     # widths 9 and 40: hidden layers on both sides of the ReLU's sign/comparison switch
     # (200 x 9 < 2048 <= 200 x 40 entries); 200 rows = 3 blocks of 64 and one of 8.
     net = bp.Network([5, 40, 9, 3], hidden=hidden, output=output, loss=loss, seed=2)
-    assert net._kernel is not None
+    assert net.kernel and not net.copy(kernel=False).kernel
     X, y = _batch(net, 200)
     Xc, Y = net.checked_batch(X, y)
     loss_ref, grad_ref = batch_gradient(net, Xc, Y)
@@ -49,7 +49,7 @@ def test_kernel_equals_the_readable_batch_gradient(monkeypatch, output, loss, hi
         loss_k, grad_k = net.batch_loss_and_gradient(Xc, Y)
         assert _rel(grad_k, grad_ref) < 1e-13
         assert float(loss_k) == pytest.approx(float(loss_ref), rel=1e-13)
-    assert len(net._kernel.workspaces) == (1 if blocks == "one block" else 0)
+    assert len(net.kept_workspaces()) == (1 if blocks == "one block" else 0)
     out = np.empty(net.dim_theta)
     _, written = net.batch_loss_and_gradient(Xc, Y, out=out, with_loss=False)
     assert written is out and _rel(out, grad_ref) < 1e-13
@@ -71,31 +71,34 @@ def test_workspace_cache_keeps_at_most_the_limit():
     net = bp.Network([3, 8, 2], hidden="relu", seed=0)
     for n in range(1, 3 * kernel.WORKSPACES_KEPT):
         net.gradient(*_batch(net, n))
-        assert len(net._kernel.workspaces) <= kernel.WORKSPACES_KEPT
-    assert len(net._kernel.workspaces) == kernel.WORKSPACES_KEPT
+        assert len(net.kept_workspaces()) <= kernel.WORKSPACES_KEPT
+    assert len(net.kept_workspaces()) == kernel.WORKSPACES_KEPT
     net.release_workspace()
-    assert len(net._kernel.workspaces) == 0
+    assert net.kept_workspaces() == []
     g = net.gradient(*_batch(net, 5))  # works again after the release
     assert g.shape == (net.dim_theta,)
 
 
 def test_two_threads_never_share_a_workspace():
     net = bp.Network([3, 8, 2], hidden="relu", seed=0)
-    seen, barrier = {}, threading.Barrier(2)
+    barrier = threading.Barrier(2)
+    want = net.gradient(*_batch(net, 16))
+    net.release_workspace()
+    got = {}
 
     def work(name):
         barrier.wait()
-        seen[name] = net._kernel.workspaces.get(16)
-        net.gradient(*_batch(net, 16))
-        assert net._kernel.workspaces.get(16) is seen[name]  # its own, reused
+        got[name] = [net.gradient(*_batch(net, 16)) for _ in range(3)]  # its own, reused
 
     threads = [threading.Thread(target=work, args=(k,)) for k in ("a", "b")]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert seen["a"] is not seen["b"]
-    assert len(net._kernel.workspaces) == 2
+    assert [n for n, _ in net.kept_workspaces()] == [16, 16]  # one per thread, no more
+    for grads in got.values():
+        for g in grads:
+            np.testing.assert_array_equal(g, want)
 
 
 def test_the_package_works_without_the_kernel():
@@ -103,7 +106,7 @@ def test_the_package_works_without_the_kernel():
         "import sys; sys.modules['backprop._numpy_kernel'] = None\n"
         "import numpy as np, backprop as bp\n"
         "net = bp.Network([3, 7, 2], hidden='tanh', output='softmax', seed=4)\n"
-        "assert net._kernel is None\n"
+        "assert not net.kernel\n"
         "X = np.random.default_rng(0).standard_normal((20, 3)); y = np.arange(20) % 2\n"
         "print(repr(net.loss(X, y)), *net.gradient(X, y)[:3])\n"
         "bp.fit(net, X, y, iterations=3)\n"

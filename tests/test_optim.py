@@ -163,11 +163,11 @@ def test_state_lives_in_the_networks_namespace_and_dtype(backend, make):
     opt = make()
     opt.step(net, net.gradient(X, y))
     opt.step(net, net.gradient(X, y))
-    assert net._theta.dtype == net.xp.float32
+    assert net.theta_buffer.dtype == net.xp.float32
     for key in opt.state:
         buffer = getattr(opt, key)
         assert buffer.dtype == net.xp.float32
-        assert type(buffer) is type(net._theta)
+        assert type(buffer) is type(net.theta_buffer)
 
 
 def test_views_stay_valid_after_steps():
@@ -185,7 +185,7 @@ def test_state_for_another_network_is_refused():
     opt.step(net, net.gradient(X, y))
     other = bp.Network([3, 2])
     with pytest.raises(ValueError, match="call reset"):
-        opt.step(other, other._theta * 0)
+        opt.step(other, other.theta_buffer * 0)
 
 
 def test_gradient_of_wrong_length_is_refused():

@@ -541,10 +541,13 @@ def test_kernel_generic_backward_form_equals_the_in_place_one(monkeypatch, name)
 
     X = np.linspace(-2, 2, 14).reshape(7, 2)
     y = np.arange(7) % 3
+    act = bp.ACTIVATIONS[name]
     in_place = bp.Network([2, 5, 4, 3], hidden=name, output="softmax", seed=3)
-    monkeypatch.delitem(_numpy_kernel.BACKWARD, name, raising=False)
+    in_place_form = _numpy_kernel.backward_form(act)
+    assert in_place_form is _numpy_kernel.BACKWARD[name]
+    monkeypatch.delitem(_numpy_kernel.BACKWARD, name)
     generic = bp.Network([2, 5, 4, 3], hidden=name, output="softmax", seed=3)
-    assert generic._kernel.dS[0] is not in_place._kernel.dS[0]
+    assert _numpy_kernel.backward_form(act) is not in_place_form
     np.testing.assert_allclose(generic.gradient(X, y), in_place.gradient(X, y), rtol=1e-13,
                                atol=1e-16)
 
@@ -624,7 +627,7 @@ def test_workspace_cache_reuses_a_workspace_and_keeps_to_its_byte_budget():
     cache.clear()
     for n in (900, 901, 902, 903):  # about 19 MB each: three fit in 64 MiB, not four
         cache.get(n)
-    kept = sum(w.nbytes for w in cache._kept.values())
+    kept = sum(nbytes for _, nbytes in cache.sizes())
     assert len(cache) == 3 and kept <= kernel.WORKSPACE_BYTES
 
 
@@ -635,13 +638,12 @@ def test_workspace_budget_edge_and_an_uncached_float32_workspace(monkeypatch):
     X = np.linspace(-1, 1, 300, dtype=np.float32).reshape(100, 3)
     y = np.ones((100, 2), np.float32)
     want = net.gradient(X, y)
-    cache = net._kernel.workspaces
-    nbytes = kernel.Workspace.layout(cache.p, cache.K, cache.dtype, 100)[2]
+    nbytes = kernel.Workspace.layout(net.p, net.K, np.dtype(net.dtype), 100)[2]
     for budget, kept in [(nbytes, 1), (nbytes - 1, 0)]:  # exactly fits (in float32 bytes), or not
         monkeypatch.setattr(kernel, "WORKSPACE_BYTES", budget)
         net.release_workspace()
         got = net.gradient(X, y)  # the uncached workspace must be float32 too
-        assert got.dtype == np.float32 and len(cache) == kept
+        assert got.dtype == np.float32 and len(net.kept_workspaces()) == kept
         np.testing.assert_array_equal(got, want)
 
 
@@ -708,5 +710,5 @@ def test_workspace_cache_byte_budget_is_inclusive_and_evicts_as_many_as_needed(m
         cache.get(n)
     assert len(cache) == 3  # exactly at the budget: all kept
     cache.get(150)  # the two oldest must go
-    assert sorted(n for n, _ in cache._kept) == [102, 150]
-    assert sum(w.nbytes for w in cache._kept.values()) <= kernel.WORKSPACE_BYTES
+    assert sorted(n for n, _ in cache.sizes()) == [102, 150]
+    assert sum(nbytes for _, nbytes in cache.sizes()) <= kernel.WORKSPACE_BYTES

@@ -164,7 +164,7 @@ def test_float32_network_trains_in_float32():
     net, X, y = _regression()
     net32 = net.copy(dtype="float32")
     h = bp.fit(net32, X, y, optimizer=bp.Adam(0.01), batch_size=5, epochs=5)
-    assert net32._theta.dtype == np.float32
+    assert net32.theta_buffer.dtype == np.float32
     assert h.train_loss[-1] < h.train_loss[0]
 
 
