@@ -130,3 +130,21 @@ def test_the_kernel_switch_is_kept_by_copies_and_pickles_and_checked():
         readable.copy(kernel=0)
     with pytest.raises(AttributeError, match="net.kernel is fixed"):
         readable.kernel = True
+
+
+def test_no_test_reaches_a_private_attribute_of_a_network():
+    """Tests use the documented interface (net.kernel, net.kept_workspaces(), theta_buffer);
+    the attributes that Network keeps for itself are named here, from its own source."""
+    import inspect
+    import pathlib
+    import re
+
+    private = set(re.findall(r"self\.(_[a-z]\w*)\b", inspect.getsource(bp.Network)))
+    assert {"_kernel", "_theta", "_config"} <= private
+    pattern = re.compile(r"\.(" + "|".join(sorted(private)) + r")\b")
+    found = []
+    for path in sorted(pathlib.Path(__file__).parent.glob("*.py")):
+        for number, line in enumerate(path.read_text().splitlines(), start=1):
+            if pattern.search(line) and "self." not in line:
+                found.append(f"{path.name}:{number}: {line.strip()}")
+    assert found == []
