@@ -378,24 +378,25 @@ class Kernel:
         grad = np.empty(self.dim_theta, dtype=self.dtype) if out is None else out
         dot, WT, b = np.dot, self.WT, self.b
         A = [X]  # a_0, ..., a_{L-1}
-        for l in range(L - 1):  # hidden layers 1..L-1
-            A.append(self._activate(ws, l, affine(A[l], WT[l], b[l], ws.hidden[l])))
+        for l in range(1, L):  # hidden layers 1..L-1
+            Z = affine(A[l - 1], WT[l - 1], b[l - 1], ws.hidden[l - 1])
+            A.append(self._activate(ws, l, Z))
         Zt = affine(self.W[-1], A[-1].T, self.b_col, ws.Zt)  # Z_L^T, (p_L, n)
         loss, Delta = self.output_form(ws, Zt, Y, n, with_loss, self.output, self.loss)
         ones = ws.ones
-        for l in range(L - 1, -1, -1):  # lecture layers L, ..., 1
-            layer = layers[l]
-            dot(Delta.T, A[l], grad[layer.W].reshape(layer.shape))  # Σ_i δ_l a_{l-1}^T
+        for l in range(L, 0, -1):
+            layer = layers[l - 1]
+            dot(Delta.T, A[l - 1], grad[layer.W].reshape(layer.shape))  # Σ_i δ_l a_{l-1}^T
             dot(ones, Delta, grad[layer.b])  # Σ_i δ_l = 1^T Delta_l
-            if l == 0:
+            if l == 1:
                 break
-            Delta = self._delta_back(ws, Delta, l, A[l])
+            Delta = self._delta_back(ws, Delta, l, A[l - 1])
         return loss, grad
 
     def _activate(self, ws, l, Z):
-        """a_{l+1} = S(z_{l+1}) over Z (0-based l), in blocks of rows against ws.zeros when
-        the batch needs several."""
-        (S, inplace), zeros = self.S[l], ws.zeros[l + 1]
+        """a_l = S_l(z_l) over Z for a hidden layer l, in blocks of rows against ws.zeros
+        when the batch needs several."""
+        (S, inplace), zeros = self.S[l - 1], ws.zeros[l]
         if ws.one_block or not inplace:
             return S(Z, zeros if ws.one_block else None)
         rows, n = zeros.shape[0], Z.shape[0]
@@ -405,9 +406,9 @@ class Kernel:
         return Z
 
     def _delta_back(self, ws, Delta, l, A):
-        """Delta_l = (Delta_{l+1} W_{l+1}) ⊙ S'(A_l) (0-based l), written over A = a_l, the
-        product formed block by block in ws.block[l]."""
-        W, dS, T = self.W[l], self.dS[l - 1], ws.block[l]
+        """Delta_{l-1} = (Delta_l W_l) ⊙ S'(A_{l-1}) for l >= 2, written over A = a_{l-1},
+        the product formed block by block in ws.block[l - 1]."""
+        W, dS, T = self.W[l - 1], self.dS[l - 2], ws.block[l - 1]
         if ws.one_block:
             delta_back(Delta, W, dS, A, T)
             return A

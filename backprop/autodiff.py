@@ -289,9 +289,9 @@ def _tensor(x):
 def parameters(net):
     """[W_1, b_1, ..., W_L, b_L] as leaf Tensors holding copies of the network's arrays."""
     xp, leaves = net.xp, []
-    for l in range(net.L):
-        leaves += [Tensor(xp.asarray(net.W[l], copy=True), name=f"W_{l + 1}"),
-                   Tensor(xp.asarray(net.b[l], copy=True), name=f"b_{l + 1}")]
+    for l in range(1, net.L + 1):
+        leaves += [Tensor(xp.asarray(net.W[l - 1], copy=True), name=f"W_{l}"),
+                   Tensor(xp.asarray(net.b[l - 1], copy=True), name=f"b_{l}")]
     return leaves
 
 

@@ -137,11 +137,7 @@ class GradcheckResult:
 
 def _kink_signs(net, zs):
     """Signs of every pre-activation that feeds a ReLU, as one NumPy bool vector."""
-    parts = [
-        to_numpy(zs[l]) > 0
-        for l in range(net.L)
-        if (net.hidden[l] if l < net.L - 1 else net.output) == "relu"
-    ]
+    parts = [to_numpy(zs[l - 1]) > 0 for l in range(1, net.L + 1) if net.S(l).name == "relu"]
     return np.concatenate([p.ravel() for p in parts]) if parts else np.zeros(0, bool)
 
 

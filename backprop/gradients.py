@@ -102,9 +102,8 @@ def algorithm2(net, X, y):
     G = []
     for i in range(n):  # line 1: loop over all training examples
         dC_dW, dC_db, g = algorithm1_steps(net, X[i : i + 1, :], Y[i : i + 1, :])  # line 2
-        for l in range(net.L):
-            sum_W[l] = sum_W[l] + dC_dW[l]
-            sum_b[l] = sum_b[l] + dC_db[l]
+        sum_W = [s + d for s, d in zip(sum_W, dC_dW, strict=True)]  # layer by layer
+        sum_b = [s + d for s, d in zip(sum_b, dC_db, strict=True)]
         G.append(net.xp.reshape(g, (1, -1)))
     return [s / n for s in sum_W], [s / n for s in sum_b], net.xp.concat(G)  # line 3
 
