@@ -135,7 +135,7 @@ class Log:
 
     def __init__(self, out: Path):
         self.out = out
-        self.file = open(out / "gpu-check.log", "a", encoding="utf-8")  # noqa: SIM115
+        self.file = open(out / "gpu-check.log", "w", encoding="utf-8")  # noqa: SIM115
         self.summary: dict = {"started": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "stages": {}}
         self.t0 = time.perf_counter()
 
@@ -148,12 +148,16 @@ class Log:
     def stage(self, name: str, seconds: float, **result) -> None:
         self.summary["stages"][name] = {"seconds": round(seconds, 2), **result}
         self(f"[{name}] {seconds:.1f} s; {json.dumps(result, default=str)[:600]}")
+        self.save()  # after every stage: a run stopped from outside keeps what it found
+
+    def save(self) -> None:
+        self.summary["total_seconds"] = round(time.perf_counter() - self.t0, 1)
+        (self.out / "gpu-check.json").write_text(json.dumps(self.summary, indent=1) + "\n")
 
     def finish(self, status: int, verdict: str) -> int:
-        total = time.perf_counter() - self.t0
-        self.summary.update(exit_status=status, verdict=verdict, total_seconds=round(total, 1))
-        (self.out / "gpu-check.json").write_text(json.dumps(self.summary, indent=1) + "\n")
-        self(f"{verdict} (exit status {status}, {total:.1f} s in all)")
+        self.summary.update(exit_status=status, verdict=verdict)
+        self.save()
+        self(f"{verdict} (exit status {status}, {self.summary['total_seconds']} s in all)")
         self.file.close()
         return status
 
@@ -255,7 +259,7 @@ def _stage_wheels(log, args, env) -> Path | int:
                    PIP_DISABLE_PIP_VERSION_CHECK="1")
     status, _ = run(log, [args.python, "-m", "pip", "install", "-q", "--no-index", "--no-deps",
                           "--no-compile", "--no-cache-dir", "--upgrade", "--target", str(site),
-                          *map(str, sorted(args.wheels.glob("*.whl")))], pip_env, 120)
+                          *map(str, sorted(args.wheels.glob("*.whl")))], pip_env, 30)
     installed = sorted(p.name for p in site.glob("*.dist-info"))
     log.stage("wheels", time.perf_counter() - t, site=str(site), installed=installed,
               pip_exit=status)
@@ -268,7 +272,7 @@ def _stage_wheels(log, args, env) -> Path | int:
 def _stage_gpu(log, args, env, site) -> dict | None:
     """The probe's findings, or None when it failed or found packages outside the wheels."""
     t = time.perf_counter()
-    status, text = run(log, [args.python, "-c", GPU_PROBE], env, 180)
+    status, text = run(log, [args.python, "-c", GPU_PROBE], env, 60)
     found = re.findall(r"^GPU_PROBE (.*)$", text, re.M)
     probe = json.loads(found[-1]) if found else {}
     if site is not None and probe:
@@ -313,10 +317,15 @@ def _stage_benchmark(log, args, env) -> bool:
     status, _ = run(log, [args.python, "benchmarks/run.py", "--gpu", "--rounds", str(args.rounds),
                           "--budget", str(args.budget), "--label", "gpu_check.py",
                           "--output", str(json_out)], env, args.bench_limit)
-    written = status == 0 and json_out.exists()
+    cells = {}
+    if status == 0 and json_out.exists():
+        cells = {lib: len(c) for lib, c in json.loads(json_out.read_text())["best"].items()}
+    # the package's own cells are the point: without all of them the run did not do its job
+    written = cells.get("cupy") == 8
     if written:
         shutil.copyfile(json_out, HERE / "results-gpu.json")
-    log.stage("benchmark", time.perf_counter() - t, run_exit=status, written=written)
+    log.stage("benchmark", time.perf_counter() - t, run_exit=status, cells_per_library=cells,
+              written=written)
     return written
 
 
@@ -347,17 +356,15 @@ def check(args) -> int:
         log(f"no GPU found: {probe.get('reason')}; the CuPy tests run only to show that each "
             "is collected and skipped")
     tests = _stage_tests(log, args, env, probe)
-    if tests is None:
-        return log.finish(EXIT_FAILED, "GPU check FAILED: the CuPy tests did not finish")
-    clean = (tests["pytest_exit"] == 0 and tests["failed"] == 0 and tests["errors"] == 0
-             and tests["collected"] > 0)
+    clean = (tests is not None and tests["pytest_exit"] == 0 and tests["failed"] == 0
+             and tests["errors"] == 0 and tests["collected"] > 0)
     if not gpu:
         if clean and tests["skip_reasons"] == {CUPY_REASON: tests["collected"]}:
             return log.finish(EXIT_NO_GPU, f"no GPU found: all {tests['collected']} CuPy tests "
                               "were collected and skipped, none failed or erred; nothing timed")
         return log.finish(EXIT_FAILED, "no GPU found, and the CuPy tests did not skip cleanly")
-    if not clean:
-        log("the CuPy tests FAILED; the timings run all the same")
+    if not clean:  # a failing test and a timing are each worth the GPU's minutes
+        log("the CuPy tests FAILED or did not finish; the timings run all the same")
     benched = _stage_benchmark(log, args, env)
     if clean and benched:
         return log.finish(EXIT_OK, f"GPU check passed: {tests['passed']} CuPy tests passed, "
@@ -379,7 +386,8 @@ def main(argv=None) -> int:
     parser.add_argument("--download-wheels", action="store_true",
                         help="fetch the wheels of gpu-wheels.txt into --wheels, print the size")
     parser.add_argument("--test-timeout", type=int, default=120, help="seconds per test")
-    parser.add_argument("--tests-limit", type=float, default=300, help="seconds for all tests")
+    # 30 + 60 + 270 + 150 s: the stages' limits leave the device call's 540 s a margin
+    parser.add_argument("--tests-limit", type=float, default=270, help="seconds for all tests")
     parser.add_argument("--workers", type=int, default=4, help="pytest-xdist processes")
     parser.add_argument("--bench-limit", type=float, default=150,
                         help="seconds for the benchmark")

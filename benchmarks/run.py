@@ -163,7 +163,7 @@ def _machine(threads: int) -> dict:
     versions = {"python": platform.python_version(), "numpy": np.__version__,
                 "backprop": bp.__version__}
     for name, module in (("torch", "torch"), ("scikit-learn", "sklearn"),
-                         ("threadpoolctl", "threadpoolctl"), ("cupy", "cupy")):
+                         ("threadpoolctl", "threadpoolctl"), ("cupy", "cupy"), ("jax", "jax")):
         try:
             versions[name] = __import__(module).__version__
         except Exception:
@@ -336,6 +336,9 @@ def main(argv=None) -> int:
     for lib, reason in skipped.items():
         print(f"  skipped {lib}: {reason}")
     best, all_rounds, pools = _rounds(args, libs, skipped, env)
+    if args.gpu and not best:  # nothing was timed: no file that looks like a result
+        print("--gpu: every library failed:", "; ".join(f"{k}: {v}" for k, v in skipped.items()))
+        return 1
     results = {
         "label": args.label, "date": time.strftime("%Y-%m-%d %H:%M"), "machine": machine,
         "settings": {"rounds": args.rounds, "quick": args.quick,
