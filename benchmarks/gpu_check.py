@@ -167,7 +167,8 @@ def run(log: Log, cmd: list[str], env: dict, limit: float) -> tuple[int | None, 
     leaves it there); (exit status, or None when it ran past ``limit`` seconds; output)."""
     log("$", " ".join(a if len(a) < 200 else a.strip().splitlines()[0] + " ..." for a in cmd))
     proc = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+                            stderr=subprocess.STDOUT, text=True, errors="replace",
+                            start_new_session=True)
     killed = []
 
     def kill():  # the whole group: pytest-xdist's workers too
@@ -201,7 +202,8 @@ try:
     import cupy
     info["cupy"] = cupy.__version__
     if cupy.is_available():
-        info["device"] = cupy.cuda.runtime.getDeviceProperties(0)["name"].decode()
+        name = cupy.cuda.runtime.getDeviceProperties(0)["name"]
+        info["device"] = name.decode() if isinstance(name, bytes) else str(name)
         info["cuda_runtime"] = cupy.cuda.runtime.runtimeGetVersion()
         info["cuda_driver"] = cupy.cuda.runtime.driverGetVersion()
         info["sum_of_squares_0_1_2"] = int((cupy.arange(3) ** 2).sum())
@@ -334,8 +336,11 @@ def check(args) -> int:
     log = Log(args.out)
     t = time.perf_counter()
     smi = shutil.which("nvidia-smi")
-    gpus = (subprocess.run([smi, "-L"], capture_output=True, text=True).stdout.strip()
-            if smi else "no nvidia-smi on the PATH")
+    try:
+        gpus = (subprocess.run([smi, "-L"], capture_output=True, text=True, timeout=30)
+                .stdout.strip() if smi else "no nvidia-smi on the PATH")
+    except subprocess.TimeoutExpired:
+        gpus = "nvidia-smi -L did not answer in 30 s"
     log.stage("environment", time.perf_counter() - t, python=platform.python_version(),
               executable=args.python, platform=platform.platform(), nvidia_smi=gpus,
               out=str(args.out), emulate_image=args.emulate_image)

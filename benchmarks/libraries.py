@@ -170,6 +170,14 @@ def bench_cell(lib: str, shape: str, dtype: str, quick: bool) -> dict:
 # ----------------------------------------------------------------------------- GPU
 
 
+def cupy_device_name() -> str:
+    """The name of CuPy's device 0 (bytes in the CuPy versions seen so far; str is accepted)."""
+    import cupy as cp
+
+    name = cp.cuda.runtime.getDeviceProperties(0)["name"]
+    return name.decode() if isinstance(name, bytes) else str(name)
+
+
 def _gpu_floor(c):
     import cupy as cp
 
@@ -188,7 +196,7 @@ def _gpu_floor(c):
             if l > 1:
                 cp.matmul(D[l], Ws[l - 1], out=D_prev[l])
 
-    device = cp.cuda.runtime.getDeviceProperties(0)["name"].decode()
+    device = cupy_device_name()
     return fn, None, {"device": device}, cp.cuda.Device().synchronize
 
 
@@ -201,7 +209,7 @@ def _cupy(c):
     def fn():
         return gnet.gradient(Xg, yg)
 
-    device = cp.cuda.runtime.getDeviceProperties(0)["name"].decode()
+    device = cupy_device_name()
     return fn, cp.asnumpy(fn()), {"device": device}, cp.cuda.Device().synchronize
 
 

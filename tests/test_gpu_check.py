@@ -202,3 +202,34 @@ def test_the_travelling_tree_and_wheels_fit_the_device_limit(wheels):
     size = gpu_check.travelling_bytes(REPO, wheels)
     print(f"tree + wheels: {size / 2**20:.1f} MiB of {gpu_check.TRAVEL_LIMIT // 2**20} MiB")
     assert 0 < size < gpu_check.TRAVEL_LIMIT == 64 * 2**20
+
+
+def test_junit_counts_each_outcome_and_skip_reason(tmp_path):
+    xml = tmp_path / "j.xml"
+    xml.write_text(
+        '<testsuites><testsuite name="pytest">'
+        '<testcase classname="a" name="ok"/>'
+        '<testcase classname="a" name="bad"><failure message="assert 0"/></testcase>'
+        '<testcase classname="a" name="boom"><error message="fixture"/></testcase>'
+        '<testcase classname="a" name="s1"><skipped message="no GPU"/></testcase>'
+        '<testcase classname="a" name="s2"><skipped message="no GPU"/></testcase>'
+        '<testcase classname="a" name="s3"><skipped message="other"/></testcase>'
+        '</testsuite></testsuites>')
+    assert gpu_check.parse_junit(xml) == {
+        "collected": 6, "passed": 1, "failed": 1, "errors": 1, "skipped": 3,
+        "skip_reasons": {"no GPU": 2, "other": 1}}
+
+
+def test_a_stage_past_its_limit_is_stopped_and_its_output_kept(tmp_path):
+    """On the device a stage that hangs must not eat the call's minutes: it is killed at its
+    limit, and what it printed before is in the log."""
+    log = gpu_check.Log(tmp_path)
+    t0 = time.perf_counter()
+    status, text = gpu_check.run(
+        log, [sys.executable, "-c", "import time; print('started', flush=True); time.sleep(60)"],
+        dict(os.environ), 1.5)
+    assert time.perf_counter() - t0 < 20
+    assert status is None and text == "started\n"
+    log.file.close()
+    assert (tmp_path / "gpu-check.log").read_text().splitlines()[1:] == [
+        "started", "stopped after 2 s"]
