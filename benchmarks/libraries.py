@@ -264,6 +264,8 @@ def _jax_gpu(c):
     fn, sync = jax_gradient(c.net, c.X, c.y, "gpu")
     _, grads = fn()
     grad = np.concatenate([np.asarray(g).ravel() for pair in grads for g in pair])
+    if grad.dtype != np.dtype(c.dtype):  # a JAX that ignores jax_enable_x64 computes float32
+        raise RuntimeError(f"JAX computed the {c.dtype} case in {grad.dtype}")
     return fn, grad, {"device": str(jax.devices("gpu")[0]), "jax": jax.__version__}, sync
 
 
