@@ -164,5 +164,5 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
 clean:
-	rm -rf _build .pytest_cache .hypothesis .ruff_cache mutants htmlcov .coverage
+	rm -rf _build .pytest_cache .hypothesis .ruff_cache mutants htmlcov .coverage benchmarks/gpu-check
 	find . -name __pycache__ -not -path "./.venv/*" -exec rm -rf {} +
