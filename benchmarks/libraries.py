@@ -170,6 +170,14 @@ def bench_cell(lib: str, shape: str, dtype: str, quick: bool) -> dict:
 # ----------------------------------------------------------------------------- GPU
 
 
+def cupy_device_name() -> str:
+    """The name of CuPy's device 0 (bytes in the CuPy versions seen so far; str is accepted)."""
+    import cupy as cp
+
+    name = cp.cuda.runtime.getDeviceProperties(0)["name"]
+    return name.decode() if isinstance(name, bytes) else str(name)
+
+
 def _gpu_floor(c):
     import cupy as cp
 
@@ -188,7 +196,7 @@ def _gpu_floor(c):
             if l > 1:
                 cp.matmul(D[l], Ws[l - 1], out=D_prev[l])
 
-    device = cp.cuda.runtime.getDeviceProperties(0)["name"].decode()
+    device = cupy_device_name()
     return fn, None, {"device": device}, cp.cuda.Device().synchronize
 
 
@@ -201,7 +209,7 @@ def _cupy(c):
     def fn():
         return gnet.gradient(Xg, yg)
 
-    device = cp.cuda.runtime.getDeviceProperties(0)["name"].decode()
+    device = cupy_device_name()
     return fn, cp.asnumpy(fn()), {"device": device}, cp.cuda.Device().synchronize
 
 
@@ -214,12 +222,61 @@ def _torch_cuda(c):
     return fn, grad, {"device": torch.cuda.get_device_name(0)}, torch.cuda.synchronize
 
 
-GPU_SETUPS = {"gpu_floor": _gpu_floor, "cupy": _cupy, "torch_cuda": _torch_cuda}
+def jax_gradient(net, X, y, device: str):
+    """A function returning (loss, parameter gradients) by jax.jit(jax.value_and_grad) at the
+    network's θ, on JAX's ``device`` platform ('cpu' or 'gpu'), and one that waits for it."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    jax.config.update("jax_enable_x64", True)  # float32 inputs still compute in float32
+    dev = jax.devices(device)[0]
+    params = [(jax.device_put(np.asarray(W), dev), jax.device_put(np.asarray(b), dev))
+              for W, b in zip(net.W, net.b, strict=True)]
+    Xj = jax.device_put(X, dev)
+    yj = jax.device_put(y.astype(np.int32), dev)
+
+    def loss(params, X, y):
+        a = X
+        for W, b in params[:-1]:
+            a = jax.nn.relu(a @ W.T + b)
+        W, b = params[-1]
+        logp = jax.nn.log_softmax(a @ W.T + b)
+        return -jnp.mean(jnp.take_along_axis(logp, y[:, None], axis=1))
+
+    step = jax.jit(jax.value_and_grad(loss))
+    last = []
+
+    def fn():
+        last[:] = [step(params, Xj, yj)]
+        return last[0]
+
+    def sync():
+        jax.block_until_ready(last[0])
+
+    return fn, sync
+
+
+def _jax_gpu(c):
+    import jax
+    import numpy as np
+
+    fn, sync = jax_gradient(c.net, c.X, c.y, "gpu")
+    _, grads = fn()
+    grad = np.concatenate([np.asarray(g).ravel() for pair in grads for g in pair])
+    if grad.dtype != np.dtype(c.dtype):  # a JAX that ignores jax_enable_x64 computes float32
+        raise RuntimeError(f"JAX computed the {c.dtype} case in {grad.dtype}")
+    return fn, grad, {"device": str(jax.devices("gpu")[0]), "jax": jax.__version__}, sync
+
+
+GPU_SETUPS = {"gpu_floor": _gpu_floor, "cupy": _cupy, "torch_cuda": _torch_cuda,
+              "jax_gpu": _jax_gpu}
 GPU_LIBS = list(GPU_SETUPS)
 
 
-def gpu_cell(lib: str, shape: str, dtype: str, quick: bool) -> dict:
-    """Time one GPU cell: CuPy floor, the package on CuPy, or torch CUDA autograd."""
+def gpu_cell(lib: str, shape: str, dtype: str, quick: bool, budget: float | None = None) -> dict:
+    """Time one GPU cell: CuPy floor, the package on CuPy, torch CUDA autograd or JAX;
+    ``budget`` seconds of timed calls (default 1.0, 0.15 when quick)."""
     n, p, X, y, net = case(shape, dtype)
     if lib not in GPU_SETUPS:
         raise ValueError(f"unknown GPU library {lib!r}")
@@ -227,6 +284,7 @@ def gpu_cell(lib: str, shape: str, dtype: str, quick: bool) -> dict:
     fn, grad, info, sync = GPU_SETUPS[lib](c)
     if grad is not None:
         info["rel_error_vs_float64"] = rel_error(grad, reference_gradient(shape, dtype))
-    seconds, reps = time_median(fn, budget=0.15 if quick else 1.0, min_reps=5,
+    budget = budget if budget is not None else (0.15 if quick else 1.0)
+    seconds, reps = time_median(fn, budget=budget, min_reps=5,
                                 max_reps=100_000, warmup=2 if quick else 10, sync=sync)
     return {"seconds": seconds, "reps": reps, **info}

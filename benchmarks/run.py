@@ -30,7 +30,7 @@ Usage::
 
     python benchmarks/run.py                 # full run, writes benchmarks/results.json
     python benchmarks/run.py --quick         # smoke run: tiny/small shapes, one round
-    python benchmarks/run.py --gpu           # CuPy backend vs torch CUDA (needs a GPU)
+    python benchmarks/run.py --gpu           # CuPy backend vs torch CUDA and JAX (needs a GPU)
 
 Missing optional libraries (torch, scikit-learn) are reported and skipped.
 
@@ -92,10 +92,12 @@ def worker(args) -> None:
     elif args.worker == "memory":
         result["memory"] = {dt: memory(dt) for dt in args.dtypes.split(",")}
     else:
-        cell = gpu_cell if args.worker in GPU_LIBS else bench_cell
         for dtype in args.dtypes.split(","):
             for shape in args.shapes.split(","):
-                result["cells"][f"{shape}/{dtype}"] = cell(args.worker, shape, dtype, args.quick)
+                result["cells"][f"{shape}/{dtype}"] = (
+                    gpu_cell(args.worker, shape, dtype, args.quick, args.budget)
+                    if args.worker in GPU_LIBS else
+                    bench_cell(args.worker, shape, dtype, args.quick))
     Path(args.worker_out).write_text(json.dumps(result))
 
 
@@ -107,16 +109,19 @@ def _available(lib: str) -> str | None:
     import importlib.util
 
     need = {"torch": "torch", "sklearn": "sklearn", "torch_cuda": "torch",
-            "cupy": "cupy", "gpu_floor": "cupy"}.get(lib)
+            "cupy": "cupy", "gpu_floor": "cupy", "jax_gpu": "jax"}.get(lib)
     if need and importlib.util.find_spec(need) is None:
-        wanted = "requirements-gpu.txt" if need == "cupy" else "benchmarks/requirements.txt"
-        return f"{need} is not installed (pip install -r {wanted})"
+        wanted = {"cupy": "-r requirements-gpu.txt", "jax": '"jax[cuda12]"'}.get(
+            need, "-r benchmarks/requirements.txt")
+        return f"{need} is not installed (pip install {wanted})"
     if lib in GPU_LIBS:
         if lib == "torch_cuda":
             import torch
 
             if not torch.cuda.is_available():
                 return "torch.cuda.is_available() is False"
+        elif lib == "jax_gpu":
+            pass  # asking JAX here would open the GPU in this process: its worker checks
         else:
             import backprop as bp
 
@@ -133,6 +138,8 @@ def _run_worker(lib: str, args, env) -> dict:
                "--shapes", args.shapes, "--dtypes", args.dtypes]
         if args.quick:
             cmd.append("--quick")
+        if args.budget is not None:
+            cmd += ["--budget", str(args.budget)]
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
         if proc.returncode != 0 or not out.exists():
             tail = (proc.stderr or proc.stdout)[-2000:]
@@ -156,7 +163,7 @@ def _machine(threads: int) -> dict:
     versions = {"python": platform.python_version(), "numpy": np.__version__,
                 "backprop": bp.__version__}
     for name, module in (("torch", "torch"), ("scikit-learn", "sklearn"),
-                         ("threadpoolctl", "threadpoolctl"), ("cupy", "cupy")):
+                         ("threadpoolctl", "threadpoolctl"), ("cupy", "cupy"), ("jax", "jax")):
         try:
             versions[name] = __import__(module).__version__
         except Exception:
@@ -183,7 +190,10 @@ def _parse(argv):
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: tiny and small shapes, one round, short timings")
     parser.add_argument("--gpu", action="store_true",
-                        help="time the CuPy backend against torch CUDA (needs a GPU)")
+                        help="time the CuPy backend against torch CUDA and JAX (needs a GPU)")
+    parser.add_argument("--budget", type=float, default=None,
+                        help="--gpu: seconds of timed calls per cell and round "
+                             "(default 1.0, 0.15 with --quick)")
     parser.add_argument("--rounds", type=int, default=None,
                         help="rounds of every library (default 5, 1 with --quick)")
     parser.add_argument("--threads", type=int, default=1, help="threads per library (default 1)")
@@ -326,13 +336,16 @@ def main(argv=None) -> int:
     for lib, reason in skipped.items():
         print(f"  skipped {lib}: {reason}")
     best, all_rounds, pools = _rounds(args, libs, skipped, env)
+    if args.gpu and not best:  # nothing was timed: no file that looks like a result
+        print("--gpu: every library failed:", "; ".join(f"{k}: {v}" for k, v in skipped.items()))
+        return 1
     results = {
         "label": args.label, "date": time.strftime("%Y-%m-%d %H:%M"), "machine": machine,
         "settings": {"rounds": args.rounds, "quick": args.quick,
                      "shapes": {s: SHAPES[s] for s in args.shape_list},
                      "dtypes": args.dtype_list, "libraries": libs, "skipped": skipped,
                      "algorithm2_examples_timed": ALG2_EXAMPLES_QUICK if args.quick
-                     else ALG2_EXAMPLES, "gpu": args.gpu},
+                     else ALG2_EXAMPLES, "gpu": args.gpu, "budget": args.budget},
         "threadpools": pools, "best": best, "rounds": all_rounds,
     }
     _blas_notes(machine, best, pools)
