@@ -82,7 +82,7 @@ def algorithm1(net, x, y):
             f"got shape {tuple(y.shape)}"
         )
     y = xp.reshape(y, (1, -1)) if y.ndim else xp.reshape(y, (1,))
-    X, Y = net.checked_batch(X, y, names=("x", "y"))
+    X, Y = net.checked_batch(X, y)  # X is checked already; y's errors name y
     return algorithm1_steps(net, X, Y)
 
 

@@ -73,7 +73,7 @@ class Network:
         self._setup(config, None, check.check_bool(kernel, "kernel"))
 
     @classmethod
-    def _from(cls, config: dict, theta, kernel: bool = True) -> Network:
+    def _from(cls, config: dict, theta, kernel: bool) -> Network:
         new = cls.__new__(cls)
         new._setup(dict(config), theta, kernel)
         return new
