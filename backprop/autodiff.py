@@ -366,7 +366,8 @@ def loss(net, X, y, params=None):
 
     The feed-forward pass z_l = W_l a_{l-1} + b_l, a_l = S_l(z_l) with rows as examples
     (Z_l = A_{l-1} W_l^T + b_l), then the loss: cross-entropy through log-sum-exp,
-    -ln g_{y+1} = ln Σ_k exp(z_k) - z_{y+1}; squared error Σ_k (y_k - g_k)².
+    -ln g_{y+1} = ln Σ_k exp(z_k) - z_{y+1}; squared error Σ_k (y_k - g_k)²; plus the
+    weight penalty (α/2n) Σ_l ‖W_l‖² where ``net.alpha`` > 0.
     params: leaf Tensors [W_1, b_1, ..., W_L, b_L] (default: ``parameters(net)``).
     """
     X, Y = net.checked_batch(X, y)
@@ -378,7 +379,10 @@ def loss(net, X, y, params=None):
         A = Z.apply(net.S(l)) if l < net.L else Z
     # C of each example from the output's and the loss's entries (losses.py), e.g.
     # cross-entropy from the logits: ln Σ_k exp(z_k) - z_{y+1}
-    return net.loss_function.value_tape(net.output_layer, Z, Y).mean()
+    ell = net.loss_function.value_tape(net.output_layer, Z, Y).mean()
+    if net.alpha:  # the weight penalty (α/2n) Σ_l ‖W_l‖², weights only, on the tape
+        ell = ell + (net.alpha / (2 * X.shape[0])) * sum((W * W).sum() for W in params[0::2])
+    return ell
 
 
 def gradient(net, X, y):

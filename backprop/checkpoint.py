@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numbers
 
-from .gradients import layer_forward, layer_gradients, previous_delta
+from .gradients import add_weight_penalty_gradient, layer_forward, layer_gradients, previous_delta
 from .losses import output_delta
 
 
@@ -86,4 +86,5 @@ def gradient(net, X, y, checkpoints=None):
             dW[l - 1], db[l - 1] = layer_gradients(net, Delta, A_prev)
             Delta = previous_delta(net, l, Delta, A_prev)
             del A_prev
-    return net.flatten(dW, db)
+    return add_weight_penalty_gradient(net.xp, net.layers, net.theta_buffer, net.alpha,
+                                       X.shape[0], net.flatten(dW, db))

@@ -14,7 +14,7 @@ forward pass gives one directional derivative; the full gradient takes dim θ of
 
 from __future__ import annotations
 
-from .gradients import layer_forward, pre_activation
+from .gradients import add_weight_penalty_gradient, layer_forward, pre_activation
 from .losses import output_delta
 
 
@@ -60,7 +60,14 @@ def directional_derivative(net, X, Y, Wdot, bdot) -> float:
     zs, As, Zdots, _ = tangent_forward(net, X, Wdot, bdot)
     xp = net.xp
     Delta = output_delta(xp, net.output_layer, net.loss_function, zs[-1], As[-1], Y)
-    return float(xp.sum(Delta * Zdots[-1])) / X.shape[0]
+    n = X.shape[0]
+    value = float(xp.sum(Delta * Zdots[-1])) / n
+    if net.alpha:  # the weight penalty's derivative along v: (α/n) Σ_l <W_l, Ẇ_l>
+        v = net.flatten(Wdot, bdot)
+        dpenalty = add_weight_penalty_gradient(xp, net.layers, net.theta_buffer, net.alpha, n,
+                                               xp.zeros_like(v))
+        value += float(xp.sum(dpenalty * v))
+    return value
 
 
 def gradient(net, X, y):

@@ -30,6 +30,7 @@ import numpy as np
 
 from . import _validate as check
 from .backend import to_numpy
+from .gradients import weight_penalty
 from .history import DivergenceError, History
 from .losses import mean_loss
 from .optim import get_optimizer
@@ -184,7 +185,8 @@ def _evaluate(net, X, Y, labels):
     """(ℓ_τ, accuracy or None) on a whole checked set, as backend scalars."""
     xp = net.xp
     Z, A = net.forward(X)  # X is checked: on NumPy its check is one pass
-    loss = mean_loss(xp, net.output_layer, net.loss_function, Z[-1], A[-1], Y)
+    loss = mean_loss(xp, net.output_layer, net.loss_function, Z[-1], A[-1], Y) + weight_penalty(
+        xp, net.layers, net.theta_buffer, net.alpha, X.shape[0])
     if labels is None:
         return loss, None
     return loss, xp.mean(xp.astype(xp.argmax(A[-1], axis=1) == labels, A[-1].dtype))
