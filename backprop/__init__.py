@@ -62,7 +62,7 @@ from .hessian import hvp
 from .history import DivergenceError, History
 from .io import load, save
 from .losses import LOSSES, OUTPUTS, output_delta, output_delta_general
-from .metrics import accuracy, confusion_matrix, predict_labels
+from .metrics import accuracy, confusion_matrix, multilabel_accuracy, predict_labels
 from .network import Network
 from .optim import SGD, Adam, BarzilaiBorwein, Momentum, Optimizer, SteepestDescent
 from .source import glue, taught_source
@@ -86,6 +86,7 @@ __all__ = [
     "accuracy",
     "confusion_matrix",
     "metrics",
+    "multilabel_accuracy",
     "predict_labels",
     "KinkWarning",
     "Network",

@@ -319,6 +319,7 @@ class Kernel:
         self.output_form = output_form(output, loss)
         self.workspaces = WorkspaceCache(self.p, K, self.dtype)
         self.eye = np.eye(K, dtype=self.dtype) if loss.classification else None
+        self.binary = loss.binary_targets
 
     # ---- the checks that cost one pass
     def checked_X(self, X):
@@ -335,8 +336,8 @@ class Kernel:
         >= K; negative ones are tested first); with ``scratch`` they are written into this
         thread's workspace for n rows, for a caller that does not keep Y beyond the next call.
         """
-        if type(y) is not np.ndarray or n <= 0 or y.shape[:1] != (n,):
-            return None
+        if type(y) is not np.ndarray or n <= 0 or y.shape[:1] != (n,) or self.binary:
+            return None  # (0/1 targets are checked by the general code)
         if self.eye is not None:
             if y.ndim == 1 and y.dtype.kind in "iu" and np.minimum.reduce(y) >= 0:
                 ws = self.workspaces.get(n, keep_large=False) if scratch else None

@@ -37,7 +37,8 @@ class History:
         evaluated_at[e]     the number of steps taken (0 for the first entry)
         train_loss[e]       ℓ_τ(θ) on the whole training set
         val_loss[e]         the same on the validation set (empty without validation)
-        train_accuracy[e], val_accuracy[e]   fraction classified right (classification only)
+        train_accuracy[e], val_accuracy[e]   fraction classified right (classification only;
+                            for 0/1 targets, the rows with every label right)
     Under early stopping (else None): best_evaluation, the index e of the lowest val_loss,
     whose θ the network holds after fit; best_epoch, the epochs completed at that evaluation
     (evaluated_at[e] / iterations_per_epoch).

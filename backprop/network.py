@@ -51,8 +51,10 @@ class Network:
         ('identity', 'logistic' (alias 'sigmoid'), 'relu', 'tanh').
     output : S_L: an element-wise name, 'softmax', or 'softmax_reduced' (K = p_L + 1 classes,
         class 0's logit fixed at 0).
-    loss : 'squared_error' (||y - g||^2) or 'cross_entropy' (-ln g_{y+1}); default: cross-entropy
-        for a softmax output, squared error otherwise.
+    loss : 'squared_error' (||y - g||^2), 'cross_entropy' (-ln g_{y+1}, softmax outputs, y a
+        class label) or 'binary_cross_entropy' (-Σ_k [y_k ln g_k + (1 - y_k) ln(1 - g_k)],
+        logistic outputs, y a 0/1 row: multi-label, or binary with p_L = 1); default:
+        cross-entropy for a softmax output, squared error otherwise.
     init : 'normal' (W and b drawn N(0, 1), the course's choice), 'xavier' (N(0, 2/(p_{l-1}+p_l)))
         or 'he' (N(0, 2/p_{l-1})); the last two start with b = 0.
     seed : seed (0 .. 2**63 - 1) of the NumPy Generator that draws θ (the same θ on every backend).
@@ -244,7 +246,8 @@ class Network:
     # ------------------------------------------------------------------ checked input
     def checked_batch(self, X, y, names=("X", "y"), scratch=False):
         """(X, Y): the batch as arrays of the backend and dtype, Y the loss's target matrix
-        (one-hot rows e_{y+1} for labels, else (n, p_L)); errors name ``names``.
+        (one-hot rows e_{y+1} for labels, else (n, p_L): 0/1 entries for binary
+        cross-entropy); errors name ``names``.
 
         The input of ``batch_loss`` and ``batch_loss_and_gradient``. With ``scratch=True`` the
         one-hot rows may live in memory the next gradient call of this thread reuses.
@@ -258,7 +261,10 @@ class Network:
         if self._loss.classification:
             labels = check.check_labels(self.xp, y, n, self.K, names[1])
             return X, check.one_hot(self.xp, labels, self.K, self._dtype)
-        return X, check.check_targets(self.xp, y, n, self.p[-1], self._dtype, names[1])
+        Y = check.check_targets(self.xp, y, n, self.p[-1], self._dtype, names[1])
+        if self._loss.binary_targets:
+            return X, check.check_binary_targets(self.xp, Y, names[1])
+        return X, Y
 
     def checked_X(self, X, name="X"):
         """X as a finite (n, p_0) array of the backend and dtype; errors name ``name``."""

@@ -84,9 +84,16 @@ def settings(p, hidden, output, loss, init, seed, dtype, backend, alpha=0.0) -> 
         loss = "cross_entropy" if head.logits_xp is not None else "squared_error"
     cost = get_loss(loss)
     if cost.classification and head.logits_xp is None:
+        hint = ("; for one sigmoid per output (0/1 targets, multi-label) use "
+                "loss='binary_cross_entropy'" if head.name == "logistic" else "")
         raise ValueError(
             f"loss='cross_entropy' needs output='softmax' or 'softmax_reduced' (g must be a "
-            f"probability vector); got output={output!r}"
+            f"probability vector); got output={output!r}{hint}"
+        )
+    if cost.binary_targets and head.name != "logistic":
+        raise ValueError(
+            f"loss='binary_cross_entropy' needs output='logistic' (alias 'sigmoid': g_k is the "
+            f"probability that label k applies); got output={output!r}"
         )
     if head.name == "softmax_reduced" and not cost.classification:
         raise ValueError(

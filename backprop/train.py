@@ -133,7 +133,8 @@ def _checked_run(net, X, y, optimizer, batch_size, iterations, epochs, replaceme
         T=iterations if iterations is not None else epochs * ipe, replacement=replacement,
         every=ipe if evaluate_every is None else evaluate_every, seed=seed, progress=progress,
         stopper=None if early_stopping is None else EarlyStopping(early_stopping),
-        hook=loss_and_gradient, classification=bool(net.loss_function.classification))
+        hook=loss_and_gradient, classification=bool(net.loss_function.classification),
+        binary=bool(net.loss_function.binary_targets))
 
 
 class _Records:
@@ -144,9 +145,13 @@ class _Records:
         self.losses, self.times = [], []
         self.evaluated_at, self.train = [], []  # train/val: (loss, accuracy) pairs
         self.val = []
-        self.labels = xp.argmax(run.Y, axis=1) if run.classification else None
-        self.labels_v = (xp.argmax(run.Yv, axis=1)
-                         if run.classification and run.Xv is not None else None)
+        # what accuracy compares the outputs with: class labels, or the 0/1 target matrix
+        self.labels = self.labels_v = None
+        if run.classification:
+            self.labels = xp.argmax(run.Y, axis=1)
+            self.labels_v = None if run.Xv is None else xp.argmax(run.Yv, axis=1)
+        elif run.binary:
+            self.labels, self.labels_v = run.Y, run.Yv
 
     def evaluate(self, net, run, t: int):
         """Evaluate on the whole sets after t steps; (train loss, val loss) as floats."""
@@ -167,7 +172,7 @@ class _Records:
 
     def history(self, net, run, **flags) -> History:
         xp = net.xp
-        acc = run.classification
+        acc = run.classification or run.binary
         return History(
             loss=np.asarray(self.losses, dtype=np.float64),
             time=np.asarray(self.times, dtype=np.float64),
@@ -182,14 +187,22 @@ class _Records:
 
 
 def _evaluate(net, X, Y, labels):
-    """(ℓ_τ, accuracy or None) on a whole checked set, as backend scalars."""
+    """(ℓ_τ, accuracy or None) on a whole checked set, as backend scalars.
+
+    Accuracy: the fraction of rows whose class (argmax g) is the label, or, for 0/1 targets
+    (binary cross-entropy), whose every label is right (g_k > 1/2 exactly where y_k = 1).
+    """
     xp = net.xp
     Z, A = net.forward(X)  # X is checked: on NumPy its check is one pass
     loss = mean_loss(xp, net.output_layer, net.loss_function, Z[-1], A[-1], Y) + weight_penalty(
         xp, net.layers, net.theta_buffer, net.alpha, X.shape[0])
     if labels is None:
         return loss, None
-    return loss, xp.mean(xp.astype(xp.argmax(A[-1], axis=1) == labels, A[-1].dtype))
+    if labels.ndim == 2:  # 0/1 targets: a row is right when all its labels are
+        right = xp.all((A[-1] > 0.5) == (labels == 1), axis=1)
+    else:
+        right = xp.argmax(A[-1], axis=1) == labels
+    return loss, xp.mean(xp.astype(right, A[-1].dtype))
 
 
 def _to_floats(xp, values) -> np.ndarray:
