@@ -64,7 +64,7 @@ from .io import load, save
 from .losses import LOSSES, OUTPUTS, output_delta, output_delta_general
 from .metrics import accuracy, confusion_matrix, multilabel_accuracy, predict_labels
 from .network import Network
-from .optim import SGD, Adam, BarzilaiBorwein, Momentum, Optimizer, SteepestDescent
+from .optim import LBFGS, SGD, Adam, BarzilaiBorwein, Momentum, Optimizer, SteepestDescent
 from .source import glue, taught_source
 from .train import fit
 
@@ -80,6 +80,7 @@ __all__ = [
     "DivergenceError",
     "GradcheckResult",
     "History",
+    "LBFGS",
     "Momentum",
     "Optimizer",
     "SteepestDescent",
