@@ -10,7 +10,8 @@ this package a per-layer list holds layer l at index l-1:
 A batch X has shape (n, p_0), one example per row, so the lecture's z_l = W_l a_{l-1} + b_l
 reads Z_l = A_{l-1} W_l^T + b_l. θ is one flat vector: W_1 (row-major), b_1, ..., W_L, b_L,
 of length dim θ = Σ_l (p_{l-1} p_l + p_l). The squared-error loss is ||y - g||² (no 1/2);
-the training loss ℓ_τ is the mean of C_i over the examples.
+the training loss ℓ_τ is the mean of C_i over the examples, plus the weight penalty
+(α/2n) Σ_l ||W_l||² of a network built with ``alpha`` > 0 (scikit-learn's MLP ``alpha``).
 
 Where things are: ``gradients`` holds the lecture's algorithms and the batch form every
 backend runs (forward, backpropagate, batch_gradient); ``network`` the Network (settings in
