@@ -38,7 +38,9 @@ def _labels(y, name: str, K: int | None = None) -> np.ndarray:
     if y.ndim != 1:
         raise ValueError(
             f"{name}: pass labels, not probabilities: got shape {y.shape}; {name} must be a "
-            f"1-D array of class labels of shape (n,) (bp.predict_labels(net, X) gives them)"
+            f"1-D array of class labels of shape (n,) (bp.predict_labels(net, X) gives them; "
+            f"for 0/1 label-indicator matrices, several labels per example, use "
+            f"bp.multilabel_accuracy)"
         )
     if y.size and (y.dtype.kind not in "iuf" or (
             y.dtype.kind == "f" and not np.all(np.isfinite(y) & (y == np.round(y))))):

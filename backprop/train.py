@@ -108,11 +108,6 @@ def _checked_run(net, X, y, optimizer, batch_size, iterations, epochs, replaceme
         raise TypeError(f"loss_and_gradient must be callable or None; got {loss_and_gradient!r}")
     X, Y = net.checked_batch(X, y)
     n = X.shape[0]
-    if opt.drives_loop and batch_size is not None:
-        raise ValueError(
-            f"{type(opt).__name__} takes full-batch steps (its line search needs the same "
-            f"loss at every trial θ): leave batch_size=None; got batch_size={batch_size!r}"
-        )
     if batch_size is None and replacement:
         raise ValueError("replacement=True draws mini-batches and needs a batch_size; "
                          "batch_size=None means the full batch, in order")
@@ -120,6 +115,12 @@ def _checked_run(net, X, y, optimizer, batch_size, iterations, epochs, replaceme
     if B > n:
         raise ValueError(
             f"batch_size must be at most n = {n} (the number of training examples); got {B}"
+        )
+    if opt.drives_loop and (B < n or replacement):
+        raise ValueError(
+            f"{type(opt).__name__} takes full-batch steps (its line search needs the same "
+            f"loss at every trial θ): leave batch_size=None (or n = {n}) and "
+            f"replacement=False; got batch_size={batch_size!r}, replacement={replacement!r}"
         )
     if opt.full_batch and B < n:
         warnings.warn(f"{type(opt).__name__} is meant for full-batch gradients; with batches of "

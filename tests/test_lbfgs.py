@@ -179,6 +179,15 @@ def test_mini_batches_and_step_are_refused():
     theta0 = net.theta
     with pytest.raises(ValueError, match="LBFGS takes full-batch steps.*batch_size=10"):
         bp.fit(net, X, y, optimizer="lbfgs", batch_size=10, iterations=3)
+    with pytest.raises(ValueError, match="LBFGS takes full-batch steps.*replacement=True"):
+        bp.fit(net, X, y, optimizer="lbfgs", batch_size=100, replacement=True, iterations=3)
+    # batch_size = n is the full batch: the same run as batch_size=None
+    twin = net.copy()
+    bp.fit(twin, X, y, optimizer="lbfgs", batch_size=100, iterations=3)
+    np.testing.assert_array_equal(net.theta, theta0)
+    bp.fit(net, X, y, optimizer="lbfgs", iterations=3)
+    np.testing.assert_allclose(twin.theta, net.theta, rtol=1e-12, atol=1e-12)
+    net.theta = theta0
     with pytest.raises(TypeError, match="optimizer='lbfgs'"):
         bp.LBFGS().step(net, net.gradient(X, y))
     np.testing.assert_array_equal(net.theta, theta0)
