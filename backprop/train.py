@@ -361,10 +361,13 @@ def _minimize_loop(net, run, rec, bar) -> bool:
                 raise
         loss, state.calls = float(loss), state.calls + 1
         grad = np.asarray(to_numpy(grad), dtype=np.float64)
-        if not (isfinite(loss) and np.all(np.isfinite(grad))):
+        finite_grad = bool(np.all(np.isfinite(grad)))
+        if not (isfinite(loss) and finite_grad):
             theta[...] = backup  # a trial point of the line search: back to θ_t
             run.t = state.t
-            _diverged(net, run, rec, loss if not isfinite(loss) else math.nan, "batch loss")
+            if not isfinite(loss):
+                _diverged(net, run, rec, loss, "batch loss")
+            _diverged(net, run, rec, math.nan, "batch gradient")  # NaN or inf entries
         if state.previous is None:
             state.previous = loss  # ℓ(θ_0), the loss of the first iteration
         return loss, grad
@@ -424,7 +427,7 @@ def _diverged(net, run, rec, loss, what):
     """θ back to the best one under early stopping, else to the last finite iterate; then a
     DivergenceError carrying the History."""
     theta, stopper = net.theta_buffer, run.stopper
-    step = run.t + (what == "batch loss")
+    step = run.t + what.startswith("batch")  # a batch's loss or gradient: the next step
     if stopper is not None and stopper.best_theta is not None:
         e = stopper.best_evaluation
         theta[...] = stopper.best_theta

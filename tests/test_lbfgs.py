@@ -154,6 +154,21 @@ def test_nan_at_theta_0_leaves_theta_unchanged():
     np.testing.assert_array_equal(net.theta, theta0)
 
 
+def test_a_gradient_that_is_not_finite_raises_divergence_too():
+    net, X, y = _polyreg_net()
+    theta0 = net.theta
+
+    def hook(idx):
+        loss, grad = net.loss_and_gradient(X, y)
+        grad = np.array(grad)
+        grad[0] = np.inf
+        return loss, grad
+
+    with pytest.raises(bp.DivergenceError, match="batch gradient is nan at iteration 1"):
+        bp.fit(net, X, y, optimizer="lbfgs", iterations=5, loss_and_gradient=hook)
+    np.testing.assert_array_equal(net.theta, theta0)
+
+
 def test_interrupt_leaves_theta_at_the_last_iterate():
     net, X, y = _polyreg_net()
     calls = []
