@@ -62,7 +62,8 @@ def gradient(net, X, y, checkpoints=None):
     :func:`peak_activations` (L, k) activations are held at once. checkpoints=None (or L)
     keeps every layer: plain back-propagation. checkpoints=1 is one segment of all L layers:
     all L activations are kept and none is recomputed, the memory of plain
-    back-propagation (as ``checkpoint_sequential`` with one segment).
+    back-propagation (as ``checkpoint_sequential`` with one segment). A weight penalty's
+    (α/n) W_l is added at the end, as in :func:`backprop.gradients.backpropagate`.
     """
     L = net.L
     k = _check_k(checkpoints, L)

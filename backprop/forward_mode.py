@@ -48,7 +48,8 @@ def jvp(net, X, y, v) -> float:
 
     Tangents ż_l, ȧ_l are carried through the feed-forward pass with the values
     (:func:`tangent_forward`); then (∂ℓ_τ/∂θ)·v = (1/n) Σ_i δ_L,i · ż_L,i, the loss's own
-    derivative along ż_L (δ_L = ∂C/∂z_L, Algorithm 1, line 5). v: flat, θ's order.
+    derivative along ż_L (δ_L = ∂C/∂z_L, Algorithm 1, line 5), plus (α/n) Σ_l <W_l, Ẇ_l>
+    for a weight penalty. v: flat, θ's order.
     """
     X, Y = net.checked_batch(X, y)
     return directional_derivative(net, X, Y, *net.unflatten(v, name="v"))

@@ -60,8 +60,10 @@ def algorithm1(net, x, y):
     l = L, ..., 1 (lines 7-10), for the example as a batch of one row.
 
     x: shape (p_0,). y: a class label (cross-entropy), or targets of shape (p_L,) (a number
-    when p_L = 1). Returns ([∂C/∂W_1, ...], [∂C/∂b_1, ...], g(x)) with shapes
-    (p_l, p_{l-1}), (p_l,) and (K,).
+    when p_L = 1). The weight penalty of a network with ``alpha`` > 0 is a term of ℓ_τ, not
+    of one example's C: algorithm1 leaves it out, and :func:`algorithm2` adds it.
+    Returns ([∂C/∂W_1, ...], [∂C/∂b_1, ...], g(x)) with shapes (p_l, p_{l-1}), (p_l,) and
+    (K,).
     """
     xp = net.xp
     x = check.to_backend(xp, x, "x")

@@ -17,6 +17,9 @@ R-terms, about three times the matrix products of one gradient.
 R{δ_L} for δ_L = J^T u (J = ∂g/∂z_L, u = ∂C/∂g) is R{J^T} u + J^T R{u}, with R{u} =
 (∂²C/∂g²) ġ and ġ = J ż_L. For softmax with cross-entropy δ_L = g - e_{y+1}, so R{δ_L} = ġ =
 (diag(g) - g g^T) ż_L, the fused form (stable where 1/g would overflow).
+
+A weight penalty (α/2n) Σ_l ‖W_l‖² (``Network(..., alpha=...)``) has the Hessian (α/n) I on
+the weights: it adds (α/n) Ẇ_l to each weight block of H v, after the recursion.
 """
 
 from __future__ import annotations

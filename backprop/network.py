@@ -386,8 +386,9 @@ class Network:
         """Back-propagate the output errors: (∂ℓ_τ/∂θ flat, [Delta_1, ..., Delta_L]).
 
         δ_{l-1} = S'(z_{l-1}) ⊙ W_l^T δ_l for l = L, ..., 2 (Algorithm 1, line 10), for every
-        example at once, then ∂ℓ_τ/∂W_l = (1/n) Σ_i δ_l a_{l-1}^T and ∂ℓ_τ/∂b_l = (1/n) Σ_i δ_l
-        (:func:`backprop.gradients.backpropagate`, which this checks the input of).
+        example at once, then ∂ℓ_τ/∂W_l = (1/n) Σ_i δ_l a_{l-1}^T (+ (α/n) W_l with a weight
+        penalty) and ∂ℓ_τ/∂b_l = (1/n) Σ_i δ_l (:func:`backprop.gradients.backpropagate`,
+        which this checks the input of).
 
         activations: [a_0, ..., a_L] as returned by ``forward(X)``. Delta_L: shape (n, p_L),
         row i is δ_L of example i, usually ``bp.output_delta(...)``; any other δ_L (a wrong
