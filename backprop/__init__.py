@@ -41,6 +41,7 @@ from . import (
     backend,
     checkpoint,
     datasets,
+    explorables,
     finite_differences,
     forward_mode,
     gradients,

@@ -576,6 +576,7 @@ def _html_visitors_for_single_page(app) -> None:
 
 def setup(app):
     app.setup_extension("book_downloads")  # the reader's downloads and the citation
+    app.setup_extension("book_explorables")  # the scripts of the explorable figures
     try:  # the single-page build of the PDF edition (make pdf)
         from sphinx_jupyterbook_latex.nodes import HiddenCellNode
     except ImportError:
