@@ -101,10 +101,12 @@ def show(name: str, data: dict, title: str, alt: str, folder=FOLDER) -> None:
     snippet = PLACEHOLDER.format(name=name, alt=html.escape(alt),
                                  label=html.escape(f"Interactive figure: {title}"))
     try:
+        from IPython import get_ipython
         from IPython.display import display
     except ImportError:  # plain Python: there is no notebook to show it in
         return
-    display({"text/html": snippet, "text/plain": alt}, raw=True)
+    if get_ipython() is not None:
+        display({"text/html": snippet, "text/plain": alt}, raw=True)
 
 
 # --------------------------------------------------------------- Algorithm 1, step by step

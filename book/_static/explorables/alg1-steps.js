@@ -57,6 +57,7 @@ Explorable.register("alg1-steps", (root, data) => {
       if (l > 0) label(picture, x(l), y(l, j) + r + 15, "δ", `d${l}_${j}`);
     }
   }
+  label(picture, x(L), y(L, 1) + r + 33, "C", "C");  // the cost, from line 5 on
 
   // --- the controls and the sentence that says what the current step did
   const controls = el("div", { class: "bx-controls" }, root);
