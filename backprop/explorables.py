@@ -33,9 +33,11 @@ from .finite_differences import numerical_gradient
 
 FOLDER = Path("_static") / "explorables"
 # A file whose numbers agree with new ones to this relative size is left as it is: the two
-# arithmetics under which nbval runs the chapters differ in the last bits of a sum, and the
-# file (committed, shipped by the book built from stored outputs) should not change with them.
-REWRITE_RTOL = 1e-13
+# arithmetics under which nbval runs the chapters differ in the last bits of a sum (by up to
+# 7e-13 in the saturation figure's deep tanh networks at large weights, where the error grows
+# a thousandfold), and the file, committed and shipped by the book built from stored outputs,
+# should not change with them. The browser test holds the shown numbers to the package's.
+REWRITE_RTOL = 1e-10
 
 PLACEHOLDER = (
     '<div class="book-explorable" data-explorable="{name}" role="group" aria-label="{label}">'

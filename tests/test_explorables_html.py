@@ -6,7 +6,8 @@ worked with the mouse (click, drag) and the keyboard, and at each position every
 figure shows (its ``data-value``, and the rounded text beside it) is compared with the
 package's own computation, here and now: the chapter's cell wrote the figure's JSON, and
 this test does not read it. Numbers that are exact (the hand example's integers, the cost
-along one weight on a grid of eighths) must agree to a relative 1e-12.
+along one weight on a grid of eighths, counts) must agree to a relative 1e-12; the measured
+sizes of the saturation figure to 1e-9 (RTOL_MEASURED).
 """
 
 from __future__ import annotations
@@ -22,6 +23,10 @@ from test_explorables import hand_network
 import backprop as bp
 
 RTOL = 1e-12
+# The saturation figure's sizes of δ_l are sums over 3,200 products through 11 layers: another
+# machine's summation order moves them by up to about 1e-12 (7e-13 measured), and the page
+# shows the chapter's run. They are measurements, not exact quantities.
+RTOL_MEASURED = 1e-9
 VIEWPORTS = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1280, "height": 800}}
 CONFIGS = [(size, scheme) for size in VIEWPORTS for scheme in ("light", "dark")]
 
@@ -56,8 +61,15 @@ def page(request, browser_context, server):  # noqa: F811
 def open_figure(page, chapter: str, name: str):
     page.goto(page.server + f"book/{chapter}.html", wait_until="load")
     figure = page.locator(f'div[data-explorable="{name}"]')
+    # A figure is drawn when its subsection comes near the screen. The book lays out a
+    # subsection only then (content-visibility: auto), and a jump to an element inside one
+    # lands where the unrendered placeholders put it; every subsection is drawn first (as
+    # test_book_html's checks do), then the figure scrolled to.
+    page.evaluate("document.querySelectorAll('.bd-article section')"
+                  ".forEach(s => s.style.contentVisibility = 'visible')")
     figure.scroll_into_view_if_needed()
     page.wait_for_selector(f'div[data-explorable="{name}"][data-ready="true"]', timeout=15_000)
+    figure.scroll_into_view_if_needed()
     check_layout(page, figure)
     return figure
 
@@ -265,7 +277,8 @@ def check_saturation(figure, data, name):
     values = shown(figure)
     assert {k for k, _, _ in values} == set(ref)
     for key, value, text in values:
-        assert close(value, ref[key]), (name, sigma, key, value, ref[key])
+        rtol = RTOL if key.startswith("hist") or key == "sigma" else RTOL_MEASURED
+        assert close(value, ref[key], rtol), (name, sigma, key, value, ref[key])
         if text:
             assert close(text_number(text), value, 5e-3), (key, text, value)  # 3 digits
     return sigma

@@ -62,17 +62,37 @@
     return list;
   }
 
+  // A figure is fetched and drawn only when it comes near the screen: a page's first paint
+  // waits for none of it, and a reader who never scrolls to it never downloads its numbers.
   function register(name, draw) {
+    const start = (root) => fetch(`${base}${name}.json`)
+      .then((response) => response.json())
+      .then((data) => {
+        // The description stays, as the figure's caption; the note for readers without
+        // JavaScript goes.
+        for (const note of root.querySelectorAll(".book-explorable-nojs")) note.remove();
+        draw(root, data);
+        root.dataset.ready = "true";
+      });
+    // What is watched is the figure's outermost subsection, not the figure: the book renders a
+    // subsection only near the screen (content-visibility: auto in custom.css), and an
+    // observer never sees an element inside one that is not rendered.
+    const watched = new Map();
+    const near = new IntersectionObserver((entries) => entries.forEach((e) => {
+      if (e.isIntersecting && watched.has(e.target)) {
+        near.unobserve(e.target);
+        watched.get(e.target).forEach(start);
+        watched.delete(e.target);
+      }
+    }), { rootMargin: "600px 0px" });
     for (const root of document.querySelectorAll(`div[data-explorable="${name}"]`)) {
-      fetch(`${base}${name}.json`)
-        .then((response) => response.json())
-        .then((data) => {
-          // The description stays, as the figure's caption; the note for readers without
-          // JavaScript goes.
-          for (const note of root.querySelectorAll(".book-explorable-nojs")) note.remove();
-          draw(root, data);
-          root.dataset.ready = "true";
-        });
+      const sections = [];
+      for (let s = root.closest("section"); s; s = s.parentElement && s.parentElement.closest("section")) {
+        sections.push(s);
+      }
+      const target = sections.length >= 2 ? sections[sections.length - 2] : root;
+      if (!watched.has(target)) { watched.set(target, []); near.observe(target); }
+      watched.get(target).push(root);
     }
   }
 
