@@ -104,6 +104,7 @@ __all__ = [
     "backend",
     "cupy_available",
     "datasets",
+    "explorables",
     "glue",
     "gradients",
     "fit",

@@ -76,7 +76,8 @@ def same_numbers(old, new, rtol: float = REWRITE_RTOL) -> bool:
     if isinstance(old, dict) and isinstance(new, dict):
         return old.keys() == new.keys() and all(same_numbers(old[k], new[k], rtol) for k in old)
     if isinstance(old, list) and isinstance(new, list):
-        return len(old) == len(new) and all(same_numbers(a, b, rtol) for a, b in zip(old, new))
+        return len(old) == len(new) and all(
+            same_numbers(a, b, rtol) for a, b in zip(old, new, strict=True))
     numeric = (int, float)
     if isinstance(old, numeric) and isinstance(new, numeric) and not isinstance(old, bool):
         return abs(old - new) <= rtol * max(abs(old), abs(new))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -125,7 +126,7 @@ def test_saturation_grid_measures_the_deltas_and_marks_the_named_scales():
     rng = np.random.default_rng(1)
     G = [rng.standard_normal((p[l], p[l - 1])) for l in range(1, len(p))]
     for name in ("relu", "logistic"):
-        for sigma, row in zip(sigmas, data["nets"][name]):
+        for sigma, row in zip(sigmas, data["nets"][name], strict=True):
             net = bp.Network(p, hidden=name, output="identity")
             for l in range(1, len(p)):
                 net.W[l - 1] = sigma * math.sqrt(p[1] / p[l - 1]) * G[l - 1]
@@ -140,11 +141,10 @@ def test_saturation_grid_measures_the_deltas_and_marks_the_named_scales():
 
 
 def test_the_shipped_files_are_json_with_finite_numbers_and_small():
-    folder = explorables.FOLDER
-    root = __import__("pathlib").Path(__file__).resolve().parents[1] / "book" / folder
+    root = Path(__file__).resolve().parents[1] / "book" / explorables.FOLDER
     for name in ("alg1-steps", "nudge", "saturation"):
         text = (root / f"{name}.json").read_text(encoding="utf-8")
-        json.loads(text, parse_constant=lambda c: pytest.fail(f"{name}.json holds {c}"))
+        json.loads(text, parse_constant=lambda c, name=name: pytest.fail(f"{name}.json: {c}"))
         script = (root / f"{name}.js").read_text(encoding="utf-8")
         assert f'Explorable.register("{name}"' in script
         assert len(text) + len(script) < 80_000, name  # each figure well under 100 kB

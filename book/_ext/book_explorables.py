@@ -3,8 +3,9 @@
 A chapter declares an explorable figure with one cell (``backprop.explorables.show``): it
 writes the figure's numbers to ``book/_static/explorables/<name>.json`` and displays a
 placeholder ``<div data-explorable="<name>">``. A page whose body holds such a placeholder
-gets two deferred scripts, ``explorables/explorable.js`` (fetches the JSON, shared helpers)
-and ``explorables/<name>.js`` (draws the figure); no other page loads any. The files are in
+gets one deferred script, ``explorables/explorable.js`` (shared helpers); when a figure comes
+near the screen, that loads ``explorables/<name>.js`` (which draws it) and the JSON, so the
+page's first paint waits for neither. No other page loads any. The files are in
 ``html_static_path``, so Sphinx copies them with the rest of ``book/_static``. A placeholder
 without its script or its data is a build warning (an error under ``-W``).
 
@@ -32,14 +33,14 @@ def _scripts(app, pagename, templatename, context, doctree) -> None:
     if not names:
         return
     folder = Path(app.srcdir, STATIC)
-    # Sphinx adds these to this page only (it restores its list of scripts after each page).
+    # Sphinx adds it to this page only (it restores its list of scripts after each page).
     app.add_js_file("explorables/explorable.js", defer="defer")
     for name in names:
-        missing = [f"{name}.{ext}" for ext in ("js", "json") if not (folder / f"{name}.{ext}").is_file()]
+        missing = [f"{name}.{ext}" for ext in ("js", "json")
+                   if not (folder / f"{name}.{ext}").is_file()]
         if missing:
             logger.warning("explorable figure %r: %s missing in %s", name, " and ".join(missing),
                            STATIC.as_posix(), location=pagename)
-        app.add_js_file(f"explorables/{name}.js", defer="defer")
 
 
 def setup(app):

@@ -21,6 +21,9 @@
   the numbered chapters counted per page (``_page_numbers``).
 * ``<meta name="description">``: the page's first paragraph (its formulas as plain text),
   shortened to about 160 characters; pages without one get ``book_description``.
+
+It sets up ``book_downloads`` (the reader's downloads) and ``book_explorables`` (the scripts
+of the interactive figures, on the pages that have one).
 """
 
 from __future__ import annotations

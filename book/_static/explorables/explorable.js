@@ -1,7 +1,8 @@
-// The shared part of the explorable figures (backprop.explorables). A chapter cell wrote the
-// figure's numbers to <name>.json beside this file and put <div data-explorable="<name>"> on
-// the page; the figure's own script calls Explorable.register(name, draw), and draw(root,
-// data) builds the figure inside that div. The scripts only lay out and format the numbers:
+// The shared part of the explorable figures (backprop.explorables), the one script a page with
+// a figure loads. A chapter cell wrote the figure's numbers to <name>.json beside this file
+// and put <div data-explorable="<name>"> on the page; near the screen, this loads <name>.js,
+// which calls Explorable.register(name, draw), and draw(root, data) builds the figure inside
+// that div. The scripts only lay out and format the numbers:
 // every number shown is one of the JSON's, and its element keeps it exactly in data-value,
 // which the browser test compares with the package.
 (() => {
@@ -50,50 +51,69 @@
 
   const uid = (prefix) => `${prefix}-${++ids}`;
 
-  // A legend under a chart, in HTML so that it wraps on a phone: [[line class, text], ...].
+  // A legend under a chart, in HTML so that it wraps on a phone: [[line class, html], ...].
   function legend(parent, entries) {
     const list = el("ul", { class: "bx-legend" }, parent);
     for (const [cls, text] of entries) {
       const item = el("li", {}, list);
       svg("line", { class: cls, x1: 0, x2: 18, y1: 5, y2: 5 },
         svg("svg", { viewBox: "0 0 18 10", "aria-hidden": "true" }, item));
-      item.append(text);
+      el("span", {}, item).innerHTML = text;  // the figures' own text, with <sub> and <i>
     }
     return list;
   }
 
-  // A figure is fetched and drawn only when it comes near the screen: a page's first paint
-  // waits for none of it, and a reader who never scrolls to it never downloads its numbers.
-  function register(name, draw) {
-    const start = (root) => fetch(`${base}${name}.json`)
+  // A figure's script and numbers are fetched, and the figure drawn, only when it comes near
+  // the screen: a page's first paint waits for none of it (this file is the one script the
+  // page loads for its figures), and a reader who never scrolls there downloads nothing more.
+  const drawers = {}, waiting = {};
+  function draw(root) {
+    const name = root.dataset.explorable;
+    fetch(`${base}${name}.json`)
       .then((response) => response.json())
       .then((data) => {
         // The description stays, as the figure's caption; the note for readers without
         // JavaScript goes.
         for (const note of root.querySelectorAll(".book-explorable-nojs")) note.remove();
-        draw(root, data);
+        drawers[name](root, data);
         root.dataset.ready = "true";
       });
-    // What is watched is the figure's outermost subsection, not the figure: the book renders a
-    // subsection only near the screen (content-visibility: auto in custom.css), and an
-    // observer never sees an element inside one that is not rendered.
-    const watched = new Map();
-    const near = new IntersectionObserver((entries) => entries.forEach((e) => {
-      if (e.isIntersecting && watched.has(e.target)) {
-        near.unobserve(e.target);
-        watched.get(e.target).forEach(start);
-        watched.delete(e.target);
-      }
-    }), { rootMargin: "600px 0px" });
-    for (const root of document.querySelectorAll(`div[data-explorable="${name}"]`)) {
-      const sections = [];
-      for (let s = root.closest("section"); s; s = s.parentElement && s.parentElement.closest("section")) {
-        sections.push(s);
-      }
-      const target = sections.length >= 2 ? sections[sections.length - 2] : root;
-      if (!watched.has(target)) { watched.set(target, []); near.observe(target); }
-      watched.get(target).push(root);
+  }
+  function wanted(root) {
+    const name = root.dataset.explorable;
+    if (drawers[name]) return draw(root);
+    if (!waiting[name]) {
+      waiting[name] = [];
+      el("script", { src: `${base}${name}.js` }, document.head);
     }
+    waiting[name].push(root);
+  }
+  // The figure's script calls this: register(name, draw), draw(root, data) builds the figure.
+  function register(name, drawer) {
+    drawers[name] = drawer;
+    (waiting[name] || []).forEach(draw);
+    delete waiting[name];
+  }
+
+  // What is watched is the figure's outermost subsection, not the figure: the book renders a
+  // subsection only near the screen (content-visibility: auto in custom.css), and an
+  // observer never sees an element inside one that is not rendered.
+  const watched = new Map();
+  const near = new IntersectionObserver((entries) => entries.forEach((e) => {
+    if (e.isIntersecting && watched.has(e.target)) {
+      near.unobserve(e.target);
+      watched.get(e.target).forEach(wanted);
+      watched.delete(e.target);
+    }
+  }), { rootMargin: "600px 0px" });
+  for (const root of document.querySelectorAll("div[data-explorable]")) {
+    const sections = [];
+    for (let s = root.closest("section"); s; s = s.parentElement && s.parentElement.closest("section")) {
+      sections.push(s);
+    }
+    const target = sections.length >= 2 ? sections[sections.length - 2] : root;
+    if (!watched.has(target)) { watched.set(target, []); near.observe(target); }
+    watched.get(target).push(root);
   }
 
   window.Explorable = { register, el, svg, fmt, put, num, uid, legend };

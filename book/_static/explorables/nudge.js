@@ -24,7 +24,7 @@ Explorable.register("nudge", (root, data) => {
     svg("clipPath", { id: clipId }, svg("defs", {}, picture)));
   const axes = svg("g", {}, picture);
   const plot = svg("g", { "clip-path": `url(#${clipId})` }, picture);
-  Explorable.legend(root, [["bx-a", "cost C"], ["bx-b", "slope by back-propagation"],
+  Explorable.legend(root, [["bx-a", "cost <i>C</i>"], ["bx-b", "slope by back-propagation"],
     ["bx-b bx-dash", "central difference"]]);
   const status = el("p", { class: "bx-status", "aria-live": "polite" }, root);
 

@@ -36,7 +36,7 @@ Explorable.register("saturation", (root, data) => {
   const W = 360, H = 200, left = 50, right = 10, top = 10, bottom = 34;
   const chart = svg("svg", { viewBox: `0 0 ${W} ${H}`, role: "img" }, root);
   const axes = svg("g", {}, chart), lines = svg("g", {}, chart);
-  Explorable.legend(root, [["bx-a", "RMS ‖δ_l‖, measured"], ["bx-b bx-dash", "by the variance rule"]]);
+  Explorable.legend(root, [["bx-a", "RMS ‖δ<sub><i>l</i></sub>‖, measured"], ["bx-b bx-dash", "by the variance rule"]]);
   const sx = (l) => left + ((l - 1) / (L - 1)) * (W - left - right);
   let sy;
 
@@ -53,7 +53,7 @@ Explorable.register("saturation", (root, data) => {
   for (const [v, anchor] of [[0, "start"], [0.5, "middle"], [1, "end"]])
     svg("text", { x: hl + v * bins * colW, y: HH - hb + 14, "text-anchor": anchor }, heat, fmt(v));
   svg("text", { x: (hl + W) / 2, y: HH - 4, "text-anchor": "middle", class: "bx-muted" }, heat,
-    "S′(z_l) / max S′: share of (unit, example) pairs");
+    "S′(z) / max S′, for the (unit, example) pairs");
   svg("text", { x: 12, y: ht + (HH - ht - hb) / 2, "text-anchor": "middle", class: "bx-muted",
     transform: `rotate(-90 12 ${ht + (HH - ht - hb) / 2})` }, heat, "hidden layer l");
   const status = el("p", { class: "bx-status", "aria-live": "polite" }, root);
