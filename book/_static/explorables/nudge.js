@@ -5,14 +5,13 @@
 Explorable.register("nudge", (root, data) => {
   const { el, svg, num, fmt, uid } = Explorable;
   const { values, curves } = data;
-  const name = (c) => `W${c.l}[${c.j}, ${c.k}]`;
+  const name = (c) => `W${"₀₁₂₃₄₅₆₇₈₉"[c.l]}[${c.j}, ${c.k}]`;  // W₁[2, 1], as in the text
 
   const controls = el("div", { class: "bx-controls" }, root);
   const selectId = uid("nudge-weight"), sliderId = uid("nudge-value");
   el("label", { for: selectId }, controls, "Weight");
   const select = el("select", { id: selectId }, controls);
-  curves.forEach((c, i) => el("option", { value: i }, select,
-    `W${"₀₁₂₃₄₅₆₇₈₉"[c.l]}[${c.j}, ${c.k}]`));
+  curves.forEach((c, i) => el("option", { value: i }, select, name(c)));
   el("label", { for: sliderId }, controls, "Value");
   const slider = el("input", { type: "range", id: sliderId, min: 0, max: values.length - 1,
     step: 1 }, controls);
