@@ -29,7 +29,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from . import _validate as check
-from .backend import to_numpy
+from .backend import to_numpy, write
 from .history import DivergenceError, History
 from .losses import mean_loss
 from .optim import get_optimizer
@@ -246,7 +246,7 @@ def _loop(net, run, rec, bar) -> bool:
     be undone. On an interrupt, ``run.t`` holds the completed steps and ``run.in_step`` says
     whether θ may be between two iterates.
     """
-    xp, opt, theta, backup, B, T = net.xp, run.opt, net.theta_buffer, run.backup, run.B, run.T
+    xp, opt, B, T = net.xp, run.opt, run.B, run.T
     ipe, every, full, hook = run.ipe, run.every, run.full_batch, run.hook
     gradient = net.batch_loss_and_gradient
     losses, times, isfinite, clock = rec.losses, rec.times, math.isfinite, time.perf_counter
@@ -281,7 +281,7 @@ def _loop(net, run, rec, bar) -> bool:
                 run.t = t
                 _diverged(net, run, rec, loss, "batch loss")
             in_step = True
-            backup[...] = theta
+            run.backup = write(run.backup, ..., net.theta_buffer)
             opt.step(net, grad, check_input=False)
             losses.append(loss)
             times.append(clock() - t0)
@@ -325,17 +325,17 @@ def _evaluation(net, run, rec, t: int) -> float:
 def _diverged(net, run, rec, loss, what):
     """θ back to the best one under early stopping, else to the last finite iterate; then a
     DivergenceError carrying the History."""
-    theta, stopper = net.theta_buffer, run.stopper
+    stopper = run.stopper
     step = run.t + (what == "batch loss")
     if stopper is not None and stopper.best_theta is not None:
         e = stopper.best_evaluation
-        theta[...] = stopper.best_theta
+        net.theta_buffer = stopper.best_theta
         kept = (f"θ is restored to the best one under early stopping (evaluation {e}, "
                 f"after {rec.evaluated_at[e]} steps)")
     else:
         restored = run.t
-        if not _finite(net.xp, theta) and run.t > 0:
-            theta[...] = run.backup
+        if not _finite(net.xp, net.theta_buffer) and run.t > 0:
+            net.theta_buffer = run.backup
             restored = run.t - 1
         kept = f"θ is left at the last finite iterate, after {restored} steps"
     history = rec.history(net, run)
@@ -422,7 +422,7 @@ def fit(net, X, y, optimizer="sgd", batch_size=None, iterations=None, epochs=Non
     except KeyboardInterrupt as stop:
         interrupted = True
         if run.in_step:  # θ may be between two iterates: back to the last completed one
-            net.theta_buffer[...] = run.backup
+            net.theta_buffer = run.backup
             del rec.losses[run.t :], rec.times[run.t :]
         rec.truncate(run)
         stop.history = _finish(net, run, rec, stopped_early, interrupted)
@@ -436,5 +436,5 @@ def fit(net, X, y, optimizer="sgd", batch_size=None, iterations=None, epochs=Non
 def _finish(net, run, rec, stopped_early, interrupted) -> History:
     """Restore the best θ under early stopping; the History of the run."""
     if run.stopper is not None and run.stopper.best_theta is not None:
-        net.theta_buffer[...] = run.stopper.best_theta
+        net.theta_buffer = run.stopper.best_theta
     return rec.history(net, run, stopped_early=stopped_early, interrupted=interrupted)

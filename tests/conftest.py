@@ -3,7 +3,9 @@
 The ``backend`` fixture runs a test once per array library, as scipy's conftest ``xp``
 fixture does: NumPy, the minimal reference ``array_api_strict`` (which accepts nothing
 beyond the array API standard, so passing on it shows the package is array-API-only code),
-and CuPy when a CUDA device is there (skipped, with the reason, otherwise).
+PyTorch and JAX on the CPU (the libraries readers have; JAX's arrays cannot be written, so
+passing on it shows θ is written in one place), and CuPy when a CUDA device is there
+(skipped, with the reason, otherwise).
 
 Hypothesis profiles (pick one with HYPOTHESIS_PROFILE=...):
   default  what ``make test`` runs: derandomized (the same examples on every run and every
@@ -58,9 +60,16 @@ def pytest_configure(config):
 
 CUPY_REASON = "CuPy with a CUDA device is not available (bp.cupy_available() is False)"
 
+TORCH_REASON = "PyTorch is not installed (pip install torch==2.13.0, in requirements.txt)"
+JAX_REASON = "JAX is not installed (pip install 'jax[cpu]==0.10.2', in requirements.txt)"
+
 BACKENDS = [
     "numpy",
     "array_api_strict",
+    pytest.param("torch", marks=pytest.mark.skipif(not bp.backend.torch_available(),
+                                                   reason=TORCH_REASON)),
+    pytest.param("jax", marks=pytest.mark.skipif(not bp.backend.jax_available(),
+                                                 reason=JAX_REASON)),
     pytest.param(
         "cupy",
         marks=[pytest.mark.gpu, pytest.mark.skipif(not bp.cupy_available(), reason=CUPY_REASON)],
@@ -70,7 +79,8 @@ BACKENDS = [
 
 @pytest.fixture(scope="session", params=BACKENDS)
 def backend(request) -> str:
-    """The name of a backend: 'numpy', 'array_api_strict' or 'cupy' (skipped without a GPU).
+    """The name of a backend: 'numpy', 'array_api_strict', 'torch' and 'jax' (on the CPU;
+    each skipped where its library is not installed) or 'cupy' (skipped without a GPU).
 
     Session-scoped so that hypothesis's @given tests can use it (its value never changes
     between examples).
