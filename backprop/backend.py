@@ -23,6 +23,8 @@ Where a library departs from the standard, it is mended here, once:
 
 from __future__ import annotations
 
+import functools
+import importlib
 import importlib.util
 
 import numpy as np
@@ -211,25 +213,16 @@ def _namespace_on(name: str, device: str):
     return get_namespace(name, device)
 
 
-_NAMESPACES: dict = {}
-
-
 def get_namespace(backend: str = "numpy", device=None):
     """The array-API namespace for a backend name (and, for torch and JAX, a device).
 
-    ``"numpy"`` and ``"cupy"`` give array-api-compat's wrapped namespaces (their arrays are
-    plain ``numpy.ndarray`` / ``cupy.ndarray``); ``"torch"`` array-api-compat's wrapper of
-    torch (arrays are ``torch.Tensor``), ``"jax"`` ``jax.numpy`` (after switching on float64),
-    both on ``device`` (see :func:`resolve`; 'auto' picks as it says).
+    ``"numpy"`` and ``"cupy"`` give array-api-compat's wrapped namespaces (their arrays
+    are plain ``numpy.ndarray`` / ``cupy.ndarray``), ``"torch"`` its wrapper of torch
+    (``torch.Tensor``), ``"jax"`` ``jax.numpy`` with float64 switched on; the last two
+    on ``device``. :func:`resolve` checks the names and makes ``"auto"`` concrete:
+    CuPy, else torch on a GPU, else NumPy.
     """
     backend, device = resolve(backend, device)
-    key = (backend, device)
-    if key not in _NAMESPACES:
-        _NAMESPACES[key] = _namespace(backend, device)
-    return _NAMESPACES[key]
-
-
-def _namespace(backend: str, device):
     if backend == "numpy":
         import array_api_compat.numpy as xp
 
@@ -252,6 +245,12 @@ def _namespace(backend: str, device):
                 "backend='array_api_strict' needs the array-api-strict package"
             ) from err
         return xp
+    return _on_device(backend, device)  # torch or JAX: creation functions on the device
+
+
+@functools.cache
+def _on_device(backend: str, device: str) -> OnDevice:
+    """The one OnDevice namespace of torch or JAX on ``device`` (made on first use)."""
     if backend == "torch":
         import array_api_compat.torch as xp
 
