@@ -85,10 +85,11 @@ BACKENDS = [
 
 # JAX compiles each operation anew for every new array shape, about a millisecond each, so a
 # property test, whose examples are networks and batches of drawn shapes, costs ~1 s per
-# example there (NumPy: ~10 ms). On JAX those tests draw the first JAX_EXAMPLES examples of
-# the same derandomized stream; every other test, and every property test on the other
-# backends, runs in full. Measured on the 2-core CI machine: the JAX part of the suite
-# takes ~7 min with all 60 examples.
+# example there (NumPy: ~10 ms). Under the default profile (make test) those tests draw the
+# first JAX_EXAMPLES examples of the same derandomized stream on JAX; every other test, and
+# every property test on the other backends and under make test-thorough, runs in full.
+# Measured on a 2-core machine shared with other jobs: the JAX part of the suite took 7 min
+# with all 60 examples, the three property tests of test_gradients.py alone 3.5 min of it.
 JAX_EXAMPLES = 6
 
 
@@ -97,6 +98,7 @@ def pytest_runtest_call(item):
     test = getattr(item, "obj", None)
     callspec = getattr(item, "callspec", None)
     if (callspec is None or callspec.params.get("backend") != "jax"
+            or os.environ.get("HYPOTHESIS_PROFILE", "default") != "default"
             or not hasattr(test, "_hypothesis_internal_use_settings")):
         return (yield)
     # hypothesis reads a test's settings when it is called: fewer examples for this item only
