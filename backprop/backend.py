@@ -174,8 +174,9 @@ class OnDevice:
     dtype NumPy and array_api_strict would give.
     """
 
-    def __init__(self, xp, device, name: str):
+    def __init__(self, xp, device, name: str, prepare=None):
         self._xp, self.device, self.__name__ = xp, device, name
+        self._prepare = prepare  # what asarray's input passes through first, if anything
 
     def __getattr__(self, attr):
         value = getattr(self._xp, attr)
@@ -189,6 +190,8 @@ class OnDevice:
 
         def create(*args, device=None, dtype=None, **kwargs):
             device = self.device if device is None else device
+            if attr == "asarray" and self._prepare is not None:
+                args = (self._prepare(args[0]),) + args[1:]
             if dtype is None and attr == "asarray" and not hasattr(args[0], "dtype"):
                 # Python numbers and lists take NumPy's dtype (float64, int64 or bool)
                 dtype = getattr(xp, np.asarray(args[0]).dtype.name)
@@ -248,13 +251,31 @@ def get_namespace(backend: str = "numpy", device=None):
     return _on_device(backend, device)  # torch or JAX: creation functions on the device
 
 
+def _torch_input(x):
+    """``x`` as ``torch.asarray`` takes it without complaint: a tensor detached from autograd
+    (the package differentiates by itself), a NumPy array writable (torch warns otherwise)
+    and, for unsigned integers wider than 8 bits, which torch stores but hardly computes with
+    (no min, no comparison), as int64 (float64 beyond int64's range)."""
+    if is_torch_array(x) and x.requires_grad:
+        return x.detach()
+    if is_torch_array(x) and str(x.dtype) in ("torch.uint16", "torch.uint32", "torch.uint64"):
+        x = x.cpu().numpy()  # converted below, then moved back to the device
+    if isinstance(x, np.ndarray):
+        if x.dtype.kind == "u" and x.dtype.itemsize > 1:
+            beyond = x.size > 0 and int(x.max()) > np.iinfo(np.int64).max
+            return x.astype(np.float64 if beyond else np.int64)
+        if not x.flags.writeable:
+            return x.copy()
+    return x
+
+
 @functools.cache
 def _on_device(backend: str, device: str) -> OnDevice:
     """The one OnDevice namespace of torch or JAX on ``device`` (made on first use)."""
     if backend == "torch":
         import array_api_compat.torch as xp
 
-        return OnDevice(xp, device, "torch")
+        return OnDevice(xp, device, "torch", prepare=_torch_input)
     import jax
 
     # float64 is off in JAX by default; the switch is process-wide (see the module's note)

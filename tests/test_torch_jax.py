@@ -227,6 +227,28 @@ def test_own_tensors_are_accepted_as_input(backend):
         net.gradient(Xb, net.xp.asarray(5 * y))
 
 
+@needs_torch
+def test_torch_takes_what_numpy_takes_without_a_warning(recwarn):
+    """Unsigned labels (torch has no min of uint32), a read-only array (a JAX array read by
+    NumPy), a tensor that requires grad: the same gradient as NumPy's, and no warning."""
+    import torch
+
+    net, X, y = _problem("torch")
+    expected = net.copy(backend="numpy").gradient(X, y)
+    inputs = [(X, y.astype(np.uint64)), (X, torch.asarray(y.astype(np.uint32))),
+              (torch.asarray(X).requires_grad_(True), y)]
+    frozen = X.copy()
+    frozen.flags.writeable = False
+    inputs.append((frozen, y.astype(np.uint16)))
+    for Xi, yi in inputs:
+        np.testing.assert_allclose(bp.to_numpy(net.gradient(Xi, yi)), expected, rtol=1e-13,
+                                   atol=1e-15)
+    with pytest.raises(ValueError, match=r"y must hold class labels in 0..1 \(K = 2 classes\); "
+                                         r"got values from 0 to 7"):
+        net.gradient(X, np.array([7] + [0] * 10, dtype=np.uint32))
+    assert not [w for w in recwarn if "torch" in str(w.message).lower()]
+
+
 @pytest.mark.parametrize("backend", NEW)
 def test_jvp_hvp_checkpoints_and_gradcheck_agree_with_numpy(backend):
     net, X, y = _problem(backend)
