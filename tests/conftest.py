@@ -72,10 +72,10 @@ JAX_REASON = "JAX is not installed (pip install 'jax[cpu]==0.10.2', in requireme
 BACKENDS = [
     "numpy",
     "array_api_strict",
-    pytest.param("torch", marks=pytest.mark.skipif(not bp.backend.torch_available(),
-                                                   reason=TORCH_REASON)),
-    pytest.param("jax", marks=pytest.mark.skipif(not bp.backend.jax_available(),
-                                                 reason=JAX_REASON)),
+    pytest.param("torch", marks=[pytest.mark.torch, pytest.mark.skipif(
+        not bp.backend.torch_available(), reason=TORCH_REASON)]),
+    pytest.param("jax", marks=[pytest.mark.jax, pytest.mark.skipif(
+        not bp.backend.jax_available(), reason=JAX_REASON)]),
     pytest.param(
         "cupy",
         marks=[pytest.mark.gpu, pytest.mark.skipif(not bp.cupy_available(), reason=CUPY_REASON)],

@@ -16,7 +16,8 @@ from backprop import backend as be
 
 needs_torch = pytest.mark.skipif(not be.torch_available(), reason="PyTorch is not installed")
 needs_jax = pytest.mark.skipif(not be.jax_available(), reason="JAX is not installed")
-NEW = [pytest.param("torch", marks=needs_torch), pytest.param("jax", marks=needs_jax)]
+NEW = [pytest.param("torch", marks=[pytest.mark.torch, needs_torch]),
+       pytest.param("jax", marks=[pytest.mark.jax, needs_jax])]
 
 
 def _problem(backend="numpy", **keywords):
