@@ -22,9 +22,10 @@ S', losses and δ_L; ``optim``, ``train`` and ``history`` the training. The priv
 Code built on the package (optimisers, gradient checks, distributed training) uses this
 interface of a network, never its private attributes: ``net.checked_batch(X, y)`` -> (X, Y)
 checked once; ``net.batch_loss(X, Y, theta=None)`` and ``net.batch_loss_and_gradient(X, Y,
-out=None)`` on such a batch; ``net.theta_buffer``, the live flat θ an optimiser updates in
-place; ``net.layers`` (θ's layout), ``net.output_layer``, ``net.loss_function``; and the
-module functions ``gradients.forward``, ``gradients.backpropagate``,
+out=None)`` on such a batch; ``net.theta_buffer``, the live flat θ an optimiser updates
+(``net.theta_buffer -= step``: in place, or on JAX a new θ handed to the network);
+``net.layers`` (θ's layout), ``net.output_layer``, ``net.loss_function``; and the module
+functions ``gradients.forward``, ``gradients.backpropagate``,
 ``gradients.batch_gradient``. ``net.release_workspace()`` frees the NumPy kernel's arrays.
 
 Quick start::

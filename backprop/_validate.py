@@ -14,7 +14,7 @@ import warnings
 import numpy as np
 from array_api_compat import array_namespace, is_array_api_obj, is_cupy_array
 
-from .backend import backend_name
+from .backend import backend_name, on_device
 
 
 def _describe(x) -> str:
@@ -105,6 +105,9 @@ def _array_api_dtype(x: np.ndarray, name: str) -> np.ndarray:
     """A NumPy array of a dtype the array API lacks in the nearest one it has, for a backend
     other than NumPy: float16 -> float32 (exact); long double -> float64, refused where a
     finite entry is beyond float64's range (as NumPy's own cast to the dtype is, in _cast)."""
+    if not x.dtype.isnative or not x.flags.c_contiguous:
+        # torch reads neither another byte order nor negative strides; the others copy anyway
+        x = np.ascontiguousarray(x, dtype=x.dtype.newbyteorder("="))
     if x.dtype == np.float16:
         return x.astype(np.float32)
     if x.dtype.kind == "f" and x.dtype.itemsize > 8:
@@ -151,8 +154,10 @@ def to_backend(xp, x, name: str):
     elif target == "numpy" or backend_name(array_namespace(x)) != target:
         # another library's array (array_api_strict, Dask, torch, ...): read on the host
         x = _refuse_lossy_numpy(_host(x, name), name)
+    else:  # the backend's own array, perhaps on another device
+        x = on_device(xp, x)
     if target != "numpy" and isinstance(x, np.ndarray):
-        x = xp.asarray(_array_api_dtype(x, name))  # NumPy into array_api_strict or CuPy
+        x = xp.asarray(_array_api_dtype(x, name))  # NumPy into another library, on its device
     if xp.isdtype(x.dtype, "complex floating"):
         raise TypeError(
             f"{name} must hold real numbers; got dtype {x.dtype} (complex: the imaginary "

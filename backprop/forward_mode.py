@@ -14,6 +14,8 @@ forward pass gives one directional derivative; the full gradient takes dim θ of
 
 from __future__ import annotations
 
+from . import parameters
+from .backend import write
 from .gradients import add_weight_penalty_gradient, layer_forward, pre_activation
 from .losses import output_delta
 
@@ -79,11 +81,9 @@ def gradient(net, X, y):
     xp = net.xp
     X, Y = net.checked_batch(X, y)
     dtype = net.W[0].dtype
-    out = xp.zeros(net.dim_theta, dtype=dtype)
-    e = xp.zeros(net.dim_theta, dtype=dtype)
-    Wdot, bdot = net.unflatten(e)  # views of e: setting e[i] moves one coordinate
+    out = []
     for i in range(net.dim_theta):
-        e[i] = 1.0
-        out[i] = directional_derivative(net, X, Y, Wdot, bdot)
-        e[i] = 0.0
-    return out
+        e = write(xp.zeros(net.dim_theta, dtype=dtype), i, 1.0)  # e_i
+        Wdot, bdot = parameters.unflatten(xp, net.layers, e)
+        out.append(directional_derivative(net, X, Y, Wdot, bdot))
+    return xp.asarray(out, dtype=dtype)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from . import _validate as check
 from . import parameters
+from .backend import write
 from .losses import mean_loss, output_delta
 
 
@@ -183,8 +184,8 @@ def add_weight_penalty_gradient(xp, layers, theta, alpha: float, n: int, grad):
     penalty's Hessian times v, (α/n) v on the weights."""
     if alpha == 0:
         return grad
-    for layer in layers:
-        grad[layer.W] = grad[layer.W] + (alpha / n) * theta[layer.W]
+    for layer in layers:  # write: a new array on JAX, whose arrays cannot be written
+        grad = write(grad, layer.W, grad[layer.W] + (alpha / n) * theta[layer.W])
     return grad
 
 

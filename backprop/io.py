@@ -35,7 +35,7 @@ import zipfile
 
 import numpy as np
 
-from .backend import get_namespace
+from .backend import get_namespace, resolve
 
 FORMAT = "backprop.Network"
 VERSION = 1
@@ -354,21 +354,26 @@ def _open(f, path: str):
         raise _FileError(f"{path}: not a readable .npz file ({type(err).__name__}: {err})") from err
 
 
-def load(path, backend=None):
+def load(path, backend=None, device=None):
     """The :class:`backprop.Network` stored in ``path`` by :func:`save`, on ``backend``.
 
     path: str, bytes or os.PathLike. backend: 'numpy' (the default, also for None),
-    'array_api_strict', 'cupy' or 'auto'. Raises FileNotFoundError for a missing file and
-    ValueError for a file that is not a readable backprop network (not an .npz, truncated,
-    corrupt, another format tag or version, missing entries, Python objects, a θ whose
-    length or dtype does not fit the stored sizes, sizes the file does not really hold), or
-    that is not a regular file at all (a FIFO, a device). Sizes are checked from the headers
-    before anything large is read or allocated. θ stored in either byte order is read.
+    'array_api_strict', 'cupy', 'torch', 'jax' or 'auto'; device: for torch or JAX, as for
+    ``Network`` (the file holds no backend or device: one saved from a GPU loads anywhere,
+    and files written before devices existed load unchanged). Raises FileNotFoundError for
+    a missing file and ValueError for a file that is not a readable backprop network (not an
+    .npz, truncated, corrupt, another format tag or version, missing entries, Python objects,
+    a θ whose length or dtype does not fit the stored sizes, sizes the file does not really
+    hold), or that is not a regular file at all (a FIFO, a device). Sizes are checked from
+    the headers before anything large is read or allocated. θ stored in either byte order is
+    read.
     """
     from .network import Network
 
     backend = "numpy" if backend is None else backend
-    get_namespace(backend)  # a bad backend name is the caller's error, not the file's
+    # a bad backend or device is the caller's error, not the file's (float32: the file's
+    # dtype, which MPS may not hold, is checked when the network is built)
+    get_namespace(*resolve(backend, device, "float32"))
     path = _path(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"no such file: {path!r}")
@@ -388,7 +393,7 @@ def load(path, backend=None):
     try:
         net = Network(d["p"], hidden=d["hidden"], output=d["output"], loss=d["loss"],
                       init=d["init"], seed=d["seed"], dtype=d["dtype"], backend=backend,
-                      alpha=d["alpha"])
+                      device=device, alpha=d["alpha"])
     except (ValueError, TypeError) as err:
         raise _FileError(f"{path}: the stored network description is invalid: {err}") from err
     try:

@@ -3,6 +3,9 @@
 Python lists are 0-based and the lecture's layers are 1-based: ``net.W[l-1]`` is W_l,
 ``net.b[l-1]`` is b_l, ``zs[l-1]`` is z_l and ``activations[l]`` is a_l (a_0 = X). All
 parameters live in one flat buffer θ (``parameters.py``); each W_l and b_l is a view into it.
+θ is written in one place, :meth:`Network._write_theta`, through ``backend.write``: in place
+where the library allows it, and on JAX, whose arrays cannot be written, by making the new θ
+and slicing W_l, b_l from it again (there the views are copies, renewed at every write).
 
 The computations are those of ``gradients.py``, written once against the array API. On NumPy
 a private kernel (``_numpy_kernel.py``) computes the same equations faster, in place; it is
@@ -23,10 +26,10 @@ import numpy as np
 from . import _validate as check
 from . import checkpoint, forward_mode, gradients, hessian, parameters
 from .activations import get_activation
-from .backend import backend_name, dtype_of, get_namespace, to_numpy
+from .backend import dtype_of, get_namespace, to_numpy, write
 from .gradients import weight_penalty
 from .losses import get_loss, get_output, mean_loss, output_delta
-from .settings import SETTINGS, dtype_name, penalty_strength, settings
+from .settings import SETTINGS, backend_and_device, dtype_name, penalty_strength, settings
 
 try:
     from . import _numpy_kernel
@@ -59,10 +62,15 @@ class Network:
         or 'he' (N(0, 2/p_{l-1})); the last two start with b = 0.
     seed : seed (0 .. 2**63 - 1) of the NumPy Generator that draws θ (the same θ on every backend).
     dtype : 'float64' or 'float32' (or the NumPy dtype), kept end to end.
-    backend : 'numpy', 'cupy', 'array_api_strict', or 'auto' (CuPy when available).
+    backend : 'numpy', 'cupy', 'array_api_strict', 'torch' (PyTorch tensors), 'jax' (JAX
+        arrays, in float64: asking for it switches on JAX's process-wide ``jax_enable_x64``),
+        or 'auto' (CuPy when usable, else torch on CUDA or MPS, else NumPy).
     kernel : True (default): on NumPy, compute with the private kernel (the same equations,
         in place, faster); False: run the readable code of ``gradients.py`` on NumPy too. Not
         a setting of the network's mathematics: ``save`` does not store it.
+    device : for backend='torch': 'cpu' (the default), 'cuda', 'mps' (Apple silicon; float32
+        only) or 'auto' (CUDA, else MPS for float32, else the CPU); for backend='jax': 'cpu'.
+        Other backends take no device (None). Not stored by ``save`` either.
     alpha : α >= 0, the strength of a weight penalty (default 0: none). The training loss
         becomes ℓ_τ = (1/n) Σ_i C_i + (α/2n) Σ_l ‖W_l‖² (weights only, n the rows of the
         batch), scikit-learn's MLP ``alpha``; its gradient adds (α/n) W_l to ∂ℓ_τ/∂W_l.
@@ -70,14 +78,14 @@ class Network:
 
     These settings are read-only attributes (``net.p``, ``net.hidden``, ``net.output``,
     ``net.loss_name``, ``net.init``, ``net.seed``, ``net.dtype``, ``net.backend``,
-    ``net.alpha``): a network
-    with other settings is a new ``Network`` or ``net.copy(backend=..., dtype=...)``.
+    ``net.device``, ``net.alpha``): a network with other settings is a new ``Network`` or
+    ``net.copy(backend=..., dtype=..., device=..., alpha=...)``.
     ``copy.deepcopy`` and ``pickle`` give an equal, independent network.
     """
 
     def __init__(self, p, hidden="relu", output="identity", loss=None, init="he", seed=0,
-                 dtype="float64", backend="numpy", kernel=True, alpha=0.0):
-        config = settings(p, hidden, output, loss, init, seed, dtype, backend, alpha)
+                 dtype="float64", backend="numpy", kernel=True, device=None, alpha=0.0):
+        config = settings(p, hidden, output, loss, init, seed, dtype, backend, device, alpha)
         self._setup(config, None, check.check_bool(kernel, "kernel"))
 
     @classmethod
@@ -88,8 +96,9 @@ class Network:
 
     def _setup(self, config: dict, theta, kernel: bool) -> None:
         """Build everything from the (checked) settings, with θ given or drawn from the seed."""
+        config.setdefault("device", None)  # a network pickled before devices existed
         self._config = config
-        self._xp = xp = get_namespace(config["backend"])
+        self._xp = xp = get_namespace(config["backend"], config["device"])
         self._dtype = dtype_of(xp, config["dtype"])
         self._hidden = [get_activation(h) for h in config["hidden"]]
         self._output = get_output(config["output"])
@@ -131,6 +140,9 @@ class Network:
     backend = property(lambda self: self._config["backend"], doc="The array library's name.")
     alpha = property(lambda self: self._config["alpha"],
                      doc="α of the weight penalty (α/2n) Σ_l ‖W_l‖² (0.0: none).")
+    device = property(lambda self: self._config["device"],
+                      doc="Where a torch or JAX network's arrays live ('cpu', 'cuda', 'mps'); "
+                          "None for the other backends.")
     xp = property(lambda self: self._xp, doc="The array-API namespace of the backend.")
     L = property(lambda self: len(self._layers), doc="Number of layers L.")
     K = property(lambda self: self._output.n_outputs(self.p[-1]), doc="Length of g.")
@@ -171,9 +183,20 @@ class Network:
         name, rows = f"{kind}[{index}]", layer.shape[0]
         if kind == "W":
             value = check.check_targets(self.xp, value, rows, shape[1], self._dtype, name)
-            self._theta[layer.W] = self.xp.reshape(value, (-1,))
+            self._write_theta(layer.W, self.xp.reshape(value, (-1,)))
         else:
-            self._theta[layer.b] = check.check_theta(self.xp, value, rows, self._dtype, name)
+            self._write_theta(layer.b, check.check_theta(self.xp, value, rows, self._dtype, name))
+
+    def _write_theta(self, index, value) -> None:
+        """θ[index] = value: the one place θ is written. In place where the backend's arrays
+        can be written (W_l, b_l are views and see it); on JAX a new θ, with W_l, b_l sliced
+        from it again."""
+        theta = write(self._theta, index, value)
+        if theta is not self._theta:
+            self._theta = theta
+            Ws, bs = parameters.unflatten(self.xp, self._layers, theta)
+            self._W.rebind(Ws)
+            self._b.rebind(bs)
 
     @property
     def theta(self) -> np.ndarray:
@@ -183,13 +206,32 @@ class Network:
     @theta.setter
     def theta(self, value) -> None:
         # Validate before writing, so a rejected vector leaves the network as it was.
-        self._theta[...] = check.check_theta(self.xp, value, self.dim_theta, self._dtype)
+        self._write_theta(..., check.check_theta(self.xp, value, self.dim_theta, self._dtype))
 
     @property
     def theta_buffer(self):
-        """The network's own flat θ, an array of its backend: what an optimiser updates in
-        place (``net.theta_buffer -= step``). Never rebind it; writes change the network."""
+        """The network's own flat θ, an array of its backend: what an optimiser updates
+        (``net.theta_buffer -= step``, or ``net.theta_buffer = new``, unchecked but for its
+        shape and dtype). On NumPy, CuPy and torch the update is in place and W_l, b_l see it;
+        on JAX, whose arrays cannot be written, ``-=`` makes a new array and the assignment
+        makes it the network's θ. Always update it through the attribute, never through a
+        name bound to it earlier (``theta = net.theta_buffer; theta -= step`` leaves a JAX
+        network unchanged)."""
         return self._theta
+
+    @theta_buffer.setter
+    def theta_buffer(self, value) -> None:
+        if value is self._theta:  # ``net.theta_buffer -= step`` wrote in place already
+            return
+        if (tuple(getattr(value, "shape", ())) != (self.dim_theta,)
+                or getattr(value, "dtype", None) != self._dtype):
+            raise ValueError(
+                f"theta_buffer must be set to a flat array of the network's backend, dtype "
+                f"{self.dtype} and length dim(theta) = {self.dim_theta}; got "
+                f"{check._describe(value)}" + (f" of dtype {value.dtype}"
+                                                if hasattr(value, "dtype") else "")
+            )
+        self._write_theta(..., value)
 
     def unflatten(self, vector, name="vector"):
         """Split a flat vector in θ's order into ([W_1-shaped, ...], [b_1-shaped, ...]) views.
@@ -207,21 +249,29 @@ class Network:
         """[(slice of W_l in θ, slice of b_l in θ) for l = 1..L]."""
         return [(layer.W, layer.b) for layer in self._layers]
 
-    def copy(self, backend: str | None = None, dtype=None, kernel=None, alpha=None) -> Network:
-        """An independent copy, optionally on another backend, in another dtype, with the
-        NumPy kernel switched on or off (``kernel``; default: as this network has it), or
-        with another weight penalty ``alpha``.
+    def copy(self, backend: str | None = None, dtype=None, kernel=None, device=None,
+             alpha=None) -> Network:
+        """An independent copy, optionally on another backend or device, in another dtype,
+        with the NumPy kernel switched on or off (``kernel``; default: as this network has
+        it), or with another weight penalty ``alpha``.
+
+        ``device`` defaults to this network's where the backend stays the same, else to the
+        new backend's default ('cpu' for torch and JAX).
 
         θ is cast as ``net.theta = ...`` casts it: a ValueError naming dtype, not an inf,
         where an entry is beyond the new dtype's range (1e300 in float32).
         """
         config = dict(self._config)
-        if backend is not None:
-            config["backend"] = backend_name(get_namespace(backend))
         if dtype is not None:
             config["dtype"] = dtype_name(dtype)
         if alpha is not None:
             config["alpha"] = penalty_strength(alpha)
+        if backend is not None or device is not None or dtype is not None:
+            backend = self.backend if backend is None else backend
+            if device is None and backend == self.backend:
+                device = self.device
+            config["backend"], config["device"] = backend_and_device(backend, device,
+                                                                     config["dtype"])
         theta = self.theta
         if config["dtype"] != self.dtype:
             numpy_xp = get_namespace("numpy")
@@ -325,9 +375,8 @@ class Network:
             self._check_out(out)
         if self._kernel is None:
             loss, grad = gradients.batch_gradient(self, X, Y)
-            if out is not None:
-                out[...] = grad
-                grad = out
+            if out is not None:  # on JAX, whose arrays cannot be written: a new array
+                grad = write(out, ..., grad)
             return loss, grad
         # KERNEL: on NumPy, the same equations in place (_numpy_kernel.py, tested equal)
         return self._kernel.loss_and_gradient(X, Y, out, with_loss)
@@ -402,8 +451,11 @@ class Network:
         hidden = self.hidden[0] if len(set(self.hidden)) == 1 else self.hidden
         kernel = "" if self._use_kernel else ", kernel=False"
         kernel += f", alpha={self.alpha!r}" if self.alpha else ""
+        # the device only where it is not the backend's default, so the usual repr is as it was
+        device = self.device
+        device = "" if device in (None, "cpu") else f", device={device!r}"
         return (
             f"Network({list(self.p)}, hidden={hidden!r}, output={self.output!r}, "
             f"loss={self.loss_name!r}, dtype={self.dtype!r}, backend={self.backend!r}"
-            f"{kernel}, dim_theta={self.dim_theta})"
+            f"{device}{kernel}, dim_theta={self.dim_theta})"
         )

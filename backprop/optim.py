@@ -1,8 +1,10 @@
 """Optimisers: how θ moves once the gradient ∂ℓ_τ/∂θ is known.
 
 Every optimiser here turns a flat gradient (θ's order, from back-propagation) into one
-update of the network's flat parameter buffer θ, in place, so the views W_l, b_l stay
-valid. The common interface:
+update of the network's flat parameter buffer θ, ``net.theta_buffer -= step``: in place on
+NumPy, CuPy and torch, so the views W_l, b_l stay valid; on JAX, whose arrays cannot be
+written, the same line makes a new θ and hands it to the network (always through the
+attribute, never through a name bound to it before). The common interface:
 
     opt.step(net, grad)   θ_{t+1} = θ_t - (a step built from grad); writes net's θ in place
     opt.reset()           forget the state (t, stored previous values, moment buffers)
@@ -14,7 +16,8 @@ learning rate. Vector products such as ∇ℓ ⊙ ∇ℓ and √v are element-wi
 
 State buffers (a velocity, moment estimates, the previous θ and gradient) are created on
 the first step, in the network's array namespace and dtype, so the same optimiser code runs
-on NumPy, CuPy and array_api_strict. Nothing in ``step`` moves data to the host.
+on NumPy, CuPy, array_api_strict, torch and JAX (where ``self.v *= β`` rebinds the state to a
+new array). Nothing in ``step`` moves data to the host.
 
 ``OPTIMIZERS`` maps a short name to its class, so ``fit(..., optimizer="adam")`` works.
 
@@ -119,8 +122,7 @@ class SteepestDescent(Optimizer):
         self.lr = _check_positive(lr, "lr")
 
     def update(self, net, grad) -> None:
-        theta = net.theta_buffer  # updated in place: W_l, b_l are views into it
-        theta -= self.lr * grad
+        net.theta_buffer -= self.lr * grad
 
 
 class SGD(SteepestDescent):
@@ -176,7 +178,7 @@ class BarzilaiBorwein(Optimizer):
             step = alpha * grad
         self.theta_prev = xp.asarray(theta, copy=True)
         self.grad_prev = xp.asarray(grad, copy=True)
-        theta -= step
+        net.theta_buffer -= step
 
 
 class Momentum(Optimizer):
@@ -201,8 +203,7 @@ class Momentum(Optimizer):
             self.v = self._zeros(net)
         self.v *= self.beta
         self.v -= self.lr * grad
-        theta = net.theta_buffer
-        theta += self.v
+        net.theta_buffer += self.v
 
 
 class Adam(Optimizer):
@@ -244,8 +245,7 @@ class Adam(Optimizer):
         # α m̂ / (√v̂ + ε) with the bias corrections as Python floats (no device scalars).
         step_size = self.lr / (1.0 - b1**k)
         root_bc2 = math.sqrt(1.0 - b2**k)
-        theta = net.theta_buffer
-        theta -= step_size * self.m / (xp.sqrt(self.v) / root_bc2 + self.eps)
+        net.theta_buffer -= step_size * self.m / (xp.sqrt(self.v) / root_bc2 + self.eps)
 
 
 def scipy_minimize():

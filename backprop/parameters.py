@@ -85,13 +85,19 @@ class LayerViews(Sequence):
 
     ``views[l-1]`` is layer l's array, a view into θ (writing into it changes θ); the list
     itself cannot grow or shrink. ``views[l-1] = M`` copies M into θ after checking its shape
-    and values, through the network's ``assign`` function.
+    and values, through the network's ``assign`` function. On JAX, whose arrays cannot be
+    written, the views are copies: every write of θ makes a new θ and :meth:`rebind` gives the
+    list the new layer arrays (an array read from the list before a write keeps the old values).
     """
 
     __slots__ = ("_views", "_kind", "_assign")
 
     def __init__(self, kind: str, views, assign):
         self._views, self._kind, self._assign = tuple(views), kind, assign
+
+    def rebind(self, views) -> None:
+        """Hold ``views``, the layer arrays of a new θ (same shapes), from now on."""
+        self._views = tuple(views)
 
     def __len__(self) -> int:
         return len(self._views)

@@ -1,7 +1,10 @@
 """What defines a network: the constructor's arguments, checked into one dictionary.
 
 A network's settings are fixed once it is built (``Network`` exposes them read-only); a
-network with other settings is a new one, or ``net.copy(backend=..., dtype=...)``.
+network with other settings is a new one, or ``net.copy(backend=..., dtype=..., device=...)``.
+``device`` is where a torch or JAX network's arrays live ('cpu', 'cuda', 'mps'); None for the
+other backends. It is not stored by ``backprop.save`` (a file holds the mathematics: a
+network saved on a GPU loads on any backend and device, ``backprop.load(path, backend, device)``).
 """
 
 from __future__ import annotations
@@ -14,11 +17,12 @@ import numpy as np
 
 from . import _validate as check
 from .activations import get_activation
-from .backend import backend_name, get_namespace
+from .backend import get_namespace, resolve
 from .losses import get_loss, get_output
 from .parameters import INITS
 
-SETTINGS = ("p", "hidden", "output", "loss_name", "init", "seed", "dtype", "backend", "alpha")
+SETTINGS = ("p", "hidden", "output", "loss_name", "init", "seed", "dtype", "backend", "device",
+            "alpha")
 SEED_MAX = 2**63 - 1  # a seed is stored as an int64 (backprop.save)
 
 
@@ -74,9 +78,19 @@ def penalty_strength(alpha) -> float:
     return value
 
 
-def settings(p, hidden, output, loss, init, seed, dtype, backend, alpha=0.0) -> dict:
+def backend_and_device(backend, device, dtype: str) -> tuple[str, str | None]:
+    """(backend, device) checked and made concrete ('auto' resolved), for a network of
+    ``dtype``; a backend that cannot run here (CuPy without a GPU, torch not installed)
+    raises now, naming what is missing."""
+    backend, device = resolve(backend, device, dtype)
+    get_namespace(backend, device)
+    return backend, device
+
+
+def settings(p, hidden, output, loss, init, seed, dtype, backend, device=None,
+             alpha=0.0) -> dict:
     """The checked settings of ``Network(p, hidden, output, loss, init, seed, dtype, backend,
-    alpha=...)``."""
+    device=..., alpha=...)``."""
     p = widths(p)
     hidden = hidden_names(hidden, p)
     head = get_output(output)
@@ -104,6 +118,8 @@ def settings(p, hidden, output, loss, init, seed, dtype, backend, alpha=0.0) -> 
     seed = check.check_int(seed, "seed")
     if seed > SEED_MAX:
         raise ValueError(f"seed must lie in 0 .. 2**63 - 1 (it is saved as an int64); got {seed}")
+    dtype = dtype_name(dtype)
+    backend, device = backend_and_device(backend, device, dtype)
     return {"p": p, "hidden": hidden, "output": head.name, "loss_name": cost.name, "init": init,
-            "seed": seed, "dtype": dtype_name(dtype),
-            "backend": backend_name(get_namespace(backend)), "alpha": penalty_strength(alpha)}
+            "seed": seed, "dtype": dtype, "backend": backend, "device": device,
+            "alpha": penalty_strength(alpha)}

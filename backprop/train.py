@@ -29,7 +29,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from . import _validate as check
-from .backend import to_numpy
+from .backend import to_numpy, write
 from .gradients import weight_penalty
 from .history import DivergenceError, History
 from .losses import mean_loss
@@ -270,7 +270,7 @@ def _loop(net, run, rec, bar) -> bool:
     be undone. On an interrupt, ``run.t`` holds the completed steps and ``run.in_step`` says
     whether θ may be between two iterates.
     """
-    xp, opt, theta, backup, B, T = net.xp, run.opt, net.theta_buffer, run.backup, run.B, run.T
+    xp, opt, B, T = net.xp, run.opt, run.B, run.T
     ipe, every, full, hook = run.ipe, run.every, run.full_batch, run.hook
     gradient = net.batch_loss_and_gradient
     losses, times, isfinite, clock = rec.losses, rec.times, math.isfinite, time.perf_counter
@@ -305,7 +305,7 @@ def _loop(net, run, rec, bar) -> bool:
                 run.t = t
                 _diverged(net, run, rec, loss, "batch loss")
             in_step = True
-            backup[...] = theta
+            run.backup = write(run.backup, ..., net.theta_buffer)
             opt.step(net, grad, check_input=False)
             losses.append(loss)
             times.append(clock() - t0)
@@ -341,21 +341,21 @@ def _minimize_loop(net, run, rec, bar) -> bool:
     (DivergenceError) or the run is interrupted. ``run.converged`` says whether SciPy's own
     tolerances ended the run.
     """
-    xp, opt, theta, backup, T, every, hook = (net.xp, run.opt, net.theta_buffer, run.backup,
-                                              run.T, run.every, run.hook)
+    xp, opt, T, every, hook = net.xp, run.opt, run.T, run.every, run.hook
+    dtype = net.theta_buffer.dtype
     gradient, isfinite, clock = net.batch_loss_and_gradient, math.isfinite, time.perf_counter
     state = SimpleNamespace(t=run.t, calls=0, previous=None)
     t0 = clock()
 
     def fun(x):
-        theta[...] = xp.asarray(x, dtype=theta.dtype)
+        net.theta_buffer = xp.asarray(x, dtype=dtype)
         if hook is None:
             loss, grad = gradient(run.X, run.Y)
         else:
             try:
                 loss, grad = _hook_result(hook(None), net)
             except (TypeError, ValueError) as err:
-                theta[...] = backup
+                net.theta_buffer = run.backup
                 run.t = state.t
                 err.history = _finish(net, run, rec, False, False)
                 raise
@@ -363,7 +363,7 @@ def _minimize_loop(net, run, rec, bar) -> bool:
         grad = np.asarray(to_numpy(grad), dtype=np.float64)
         finite_grad = bool(np.all(np.isfinite(grad)))
         if not (isfinite(loss) and finite_grad):
-            theta[...] = backup  # a trial point of the line search: back to θ_t
+            net.theta_buffer = run.backup  # a trial point of the line search: back to θ_t
             run.t = state.t
             if not isfinite(loss):
                 _diverged(net, run, rec, loss, "batch loss")
@@ -373,8 +373,8 @@ def _minimize_loop(net, run, rec, bar) -> bool:
         return loss, grad
 
     def callback(intermediate_result):
-        theta[...] = xp.asarray(intermediate_result.x, dtype=theta.dtype)
-        backup[...] = theta
+        net.theta_buffer = xp.asarray(intermediate_result.x, dtype=dtype)
+        run.backup = write(run.backup, ..., net.theta_buffer)
         rec.losses.append(state.previous)  # the loss at θ_{t-1}
         rec.times.append(clock() - t0)
         rec.calls.append(state.calls)
@@ -390,14 +390,14 @@ def _minimize_loop(net, run, rec, bar) -> bool:
             if run.stop and t < T:
                 raise StopIteration  # SciPy ends its loop and returns the last iterate
 
-    theta0 = np.asarray(to_numpy(theta), dtype=np.float64)
+    theta0 = np.asarray(to_numpy(net.theta_buffer), dtype=np.float64)
     run.in_step = True  # from here on θ may hold a trial point: backup is the iterate
     try:
         result = opt.minimize(fun, theta0, T - run.t, callback)
     except KeyboardInterrupt:
         run.t = state.t
         raise
-    theta[...] = backup
+    net.theta_buffer = run.backup
     run.in_step = False
     run.converged = result.status == 0 and not run.stop  # SciPy's gtol / ftol held
     if not rec.evaluated_at or rec.evaluated_at[-1] != state.t:
@@ -426,17 +426,17 @@ def _evaluation(net, run, rec, t: int) -> float:
 def _diverged(net, run, rec, loss, what):
     """θ back to the best one under early stopping, else to the last finite iterate; then a
     DivergenceError carrying the History."""
-    theta, stopper = net.theta_buffer, run.stopper
+    stopper = run.stopper
     step = run.t + what.startswith("batch")  # a batch's loss or gradient: the next step
     if stopper is not None and stopper.best_theta is not None:
         e = stopper.best_evaluation
-        theta[...] = stopper.best_theta
+        net.theta_buffer = stopper.best_theta
         kept = (f"θ is restored to the best one under early stopping (evaluation {e}, "
                 f"after {rec.evaluated_at[e]} steps)")
     else:
         restored = run.t
-        if not _finite(net.xp, theta) and run.t > 0:
-            theta[...] = run.backup
+        if not _finite(net.xp, net.theta_buffer) and run.t > 0:
+            net.theta_buffer = run.backup
             restored = run.t - 1
         kept = f"θ is left at the last finite iterate, after {restored} steps"
     history = rec.history(net, run)
@@ -529,7 +529,7 @@ def fit(net, X, y, optimizer="sgd", batch_size=None, iterations=None, epochs=Non
     except KeyboardInterrupt as stop:
         interrupted = True
         if run.in_step:  # θ may be between two iterates: back to the last completed one
-            net.theta_buffer[...] = run.backup
+            net.theta_buffer = run.backup
             del rec.losses[run.t :], rec.times[run.t :], rec.calls[run.t :]
         rec.truncate(run)
         stop.history = _finish(net, run, rec, stopped_early, interrupted)
@@ -543,6 +543,6 @@ def fit(net, X, y, optimizer="sgd", batch_size=None, iterations=None, epochs=Non
 def _finish(net, run, rec, stopped_early, interrupted) -> History:
     """Restore the best θ under early stopping; the History of the run."""
     if run.stopper is not None and run.stopper.best_theta is not None:
-        net.theta_buffer[...] = run.stopper.best_theta
+        net.theta_buffer = run.stopper.best_theta
     return rec.history(net, run, stopped_early=stopped_early, interrupted=interrupted,
                        converged=run.converged)

@@ -3,7 +3,9 @@
 The ``backend`` fixture runs a test once per array library, as scipy's conftest ``xp``
 fixture does: NumPy, the minimal reference ``array_api_strict`` (which accepts nothing
 beyond the array API standard, so passing on it shows the package is array-API-only code),
-and CuPy when a CUDA device is there (skipped, with the reason, otherwise).
+PyTorch and JAX on the CPU (the libraries readers have; JAX's arrays cannot be written, so
+passing on it shows θ is written in one place), and CuPy when a CUDA device is there
+(skipped, with the reason, otherwise).
 
 Hypothesis profiles (pick one with HYPOTHESIS_PROFILE=...):
   default  what ``make test`` runs: derandomized (the same examples on every run and every
@@ -17,11 +19,17 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
-import pytest
-from hypothesis import HealthCheck, settings
+# JAX (imported only when a test asks for backend='jax') compiles every operation for every new
+# shape; XLA's cheapest optimisation level halves that compile time, and the tests time nothing
+# on JAX. Set before JAX is imported, and only where the caller has not chosen flags.
+os.environ.setdefault("XLA_FLAGS", "--xla_backend_optimization_level=0 "
+                                   "--xla_llvm_disable_expensive_passes=true")
 
-import backprop as bp
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+import backprop as bp  # noqa: E402
 
 _COMMON = dict(
     deadline=None,
@@ -58,9 +66,16 @@ def pytest_configure(config):
 
 CUPY_REASON = "CuPy with a CUDA device is not available (bp.cupy_available() is False)"
 
+TORCH_REASON = "PyTorch is not installed (pip install torch==2.13.0, in requirements.txt)"
+JAX_REASON = "JAX is not installed (pip install 'jax[cpu]==0.10.2', in requirements.txt)"
+
 BACKENDS = [
     "numpy",
     "array_api_strict",
+    pytest.param("torch", marks=[pytest.mark.torch, pytest.mark.skipif(
+        not bp.backend.torch_available(), reason=TORCH_REASON)]),
+    pytest.param("jax", marks=[pytest.mark.jax, pytest.mark.skipif(
+        not bp.backend.jax_available(), reason=JAX_REASON)]),
     pytest.param(
         "cupy",
         marks=[pytest.mark.gpu, pytest.mark.skipif(not bp.cupy_available(), reason=CUPY_REASON)],
@@ -68,9 +83,38 @@ BACKENDS = [
 ]
 
 
+# JAX compiles each operation anew for every new array shape, about a millisecond each, so a
+# property test, whose examples are networks and batches of drawn shapes, costs ~1 s per
+# example there (NumPy: ~10 ms). Under the default profile (make test) those tests draw the
+# first JAX_EXAMPLES examples of the same derandomized stream on JAX; every other test, and
+# every property test on the other backends and under make test-thorough, runs in full.
+# Measured on a 2-core machine shared with other jobs: the JAX part of the suite took 7 min
+# with all 60 examples, the three property tests of test_gradients.py alone 3.5 min of it.
+JAX_EXAMPLES = 6
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    test = getattr(item, "obj", None)
+    callspec = getattr(item, "callspec", None)
+    if (callspec is None or callspec.params.get("backend") != "jax"
+            or os.environ.get("HYPOTHESIS_PROFILE", "default") != "default"
+            or not hasattr(test, "_hypothesis_internal_use_settings")):
+        return (yield)
+    # hypothesis reads a test's settings when it is called: fewer examples for this item only
+    original = test._hypothesis_internal_use_settings
+    test._hypothesis_internal_use_settings = settings(
+        original, max_examples=min(original.max_examples, JAX_EXAMPLES))
+    try:
+        return (yield)
+    finally:
+        test._hypothesis_internal_use_settings = original
+
+
 @pytest.fixture(scope="session", params=BACKENDS)
 def backend(request) -> str:
-    """The name of a backend: 'numpy', 'array_api_strict' or 'cupy' (skipped without a GPU).
+    """The name of a backend: 'numpy', 'array_api_strict', 'torch' and 'jax' (on the CPU;
+    each skipped where its library is not installed) or 'cupy' (skipped without a GPU).
 
     Session-scoped so that hypothesis's @given tests can use it (its value never changes
     between examples).

@@ -23,15 +23,18 @@ def test_get_namespace_array_api_strict_is_not_numpy():
     np.testing.assert_array_equal(bp.to_numpy(x), [1.0, 2.0])
 
 
-def test_auto_is_cupy_exactly_when_cupy_is_available():
-    expected = "cupy" if bp.cupy_available() else "numpy"
+def test_auto_is_cupy_then_torch_on_cuda_then_numpy():
+    cuda = "cuda" in be.torch_devices()
+    expected = "cupy" if bp.cupy_available() else "torch" if cuda else "numpy"
     assert be.backend_name(bp.get_namespace("auto")) == expected
     assert bp.Network([2, 1], backend="auto").backend == expected
 
 
 def test_available_backends_lists_what_works():
     names = bp.available_backends()
-    expected_order = (["cupy"] if bp.cupy_available() else []) + ["numpy", "array_api_strict"]
+    expected_order = ((["cupy"] if bp.cupy_available() else []) + ["numpy", "array_api_strict"]
+                      + (["torch"] if be.torch_available() else [])
+                      + (["jax"] if be.jax_available() else []))
     assert names == expected_order
     for name in names:
         assert be.backend_name(bp.get_namespace(name)) == name

@@ -260,8 +260,8 @@ def test_unknown_init_name(backend):
 
 
 def test_unknown_backend_name():
-    with pytest.raises(ValueError, match=r"backend must be one of \('numpy', 'cupy', 'array_api_strict', 'auto'\); got 'torch'"):
-        bp.Network([2, 3, 1], backend="torch")
+    with pytest.raises(ValueError, match=r"backend must be one of \('numpy', 'cupy', 'array_api_strict', 'torch', 'jax', 'auto'\); got 'tensorflow'"):
+        bp.Network([2, 3, 1], backend="tensorflow")
 
 
 def test_unknown_dtype(backend):
