@@ -249,3 +249,24 @@ def test_distributed_gradient_adds_the_penalty_once(client):
         loss, grad = loss_and_gradient(rows)
     assert loss == pytest.approx(net.loss(X[rows], y[rows]), rel=1e-12)
     np.testing.assert_allclose(grad, net.gradient(X[rows], y[rows]), rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("output, loss", [("identity", "squared_error"),
+                                          ("softmax", "cross_entropy")])
+def test_the_readable_batch_gradient_adds_the_penalty_to_its_loss(output, loss):
+    # batch_loss_and_gradient's loss on the readable path (kernel=False) is batch_gradient's:
+    # the mean loss plus (α/2n) Σ‖W_l‖², with n the rows (here 7, not the 3 columns)
+    net = bp.Network([3, 5, 2], hidden="tanh", output=output, loss=loss, seed=4, alpha=0.9)
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((7, 3))
+    y = rng.integers(0, 2, 7) if loss == "cross_entropy" else rng.standard_normal((7, 2))
+    readable = net.copy(kernel=False)
+    Xc, Y = readable.checked_batch(X, y)
+    value, grad = readable.batch_loss_and_gradient(Xc, Y)
+    plain = net.copy(alpha=0.0, kernel=False).batch_loss_and_gradient(Xc, Y)[0]
+    penalty = 0.9 / (2 * 7) * sum(float(np.sum(W * W)) for W in net.W)
+    assert float(value) == pytest.approx(float(plain) + penalty, rel=1e-14)
+    assert float(value) == pytest.approx(net.loss(X, y), rel=1e-14)
+    kernel_value, kernel_grad = net.batch_loss_and_gradient(Xc, Y)
+    assert float(value) == pytest.approx(float(kernel_value), rel=1e-14)
+    np.testing.assert_allclose(grad, kernel_grad, rtol=1e-13, atol=1e-16)
