@@ -216,11 +216,12 @@ class Workspace:
     Zt: Z_L^T, then Delta_L^T (p_L, n); Gt: one more (p_L, n) array; Y: one-hot rows (n, K);
     m, s: per-example maxima and sums over the classes (n,); ones: (n,) ones for column sums;
     block[l]: a block of rows of Delta_{l+1} W_{l+1}; zeros[l]: a block of zeros of width p_l
-    (never written); one_block: True when one block holds the whole batch.
+    (never written); one_block: True when one block holds the whole batch; out_views: None, or
+    (out, its per-layer views) for the last ``out`` buffer a call wrote its gradient into.
     """
 
     __slots__ = ("hidden", "Zt", "Gt", "Y", "m", "s", "ones", "block", "zeros", "one_block",
-                 "nbytes")
+                 "nbytes", "out_views")
 
     @staticmethod
     def layout(p, K: int, dtype, n: int):
@@ -246,6 +247,7 @@ class Workspace:
         self.block = [None] + [block[: rows * p[l]].reshape(rows, p[l]) for l in range(1, L)]
         zeros = np.zeros(rows * widest, dtype=dtype)
         self.zeros = [None] + [zeros[: rows * p[l]].reshape(rows, p[l]) for l in range(1, L)]
+        self.out_views = None
 
 
 class WorkspaceCache:
@@ -305,6 +307,7 @@ class Kernel:
         self.p = (layers[0].shape[1],) + tuple(layer.shape[0] for layer in layers)
         self.L, self.K, self.dtype = len(layers), K, theta.dtype
         self.dim_theta, self.layers = theta.shape[0], layers
+        self.slices = [(layer.W, layer.shape, layer.b) for layer in layers]
         self.W = [theta[layer.W].reshape(layer.shape) for layer in layers]
         self.WT = [W.T for W in self.W]
         self.b = [theta[layer.b] for layer in layers]
@@ -371,11 +374,18 @@ class Kernel:
         gradient's slices, and Delta_{l-1} = (Delta_l W_l) ⊙ S'(A_{l-1}) overwrites A_{l-1}.
         Positional out= arguments: a little less overhead per call.
         """
-        n, L, layers, flags = X.shape[0], self.L, self.layers, X.flags
+        n, L, flags = X.shape[0], self.L, X.flags
         if not (flags.c_contiguous or flags.f_contiguous):
             X = np.ascontiguousarray(X)  # strided input: BLAS needs one unit stride
         ws = self.workspaces.get(n)
-        grad = np.empty(self.dim_theta, dtype=self.dtype) if out is None else out
+        if out is None:
+            grad = np.empty(self.dim_theta, dtype=self.dtype)
+            gW, gb = self.gradient_views(grad)
+        else:  # a buffer given again (a training loop's) keeps its views
+            grad, kept = out, ws.out_views
+            if kept is None or kept[0] is not out:
+                ws.out_views = kept = (out, self.gradient_views(out))
+            gW, gb = kept[1]
         dot, WT, b = np.dot, self.WT, self.b
         A = [X]  # a_0, ..., a_{L-1}
         for l in range(1, L):  # hidden layers 1..L-1
@@ -385,13 +395,17 @@ class Kernel:
         loss, Delta = self.output_form(ws, Zt, Y, n, with_loss, self.output, self.loss)
         ones = ws.ones
         for l in range(L, 0, -1):
-            layer = layers[l - 1]
-            dot(Delta.T, A[l - 1], grad[layer.W].reshape(layer.shape))  # Σ_i δ_l a_{l-1}^T
-            dot(ones, Delta, grad[layer.b])  # Σ_i δ_l = 1^T Delta_l
+            dot(Delta.T, A[l - 1], gW[l - 1])  # Σ_i δ_l a_{l-1}^T
+            dot(ones, Delta, gb[l - 1])  # Σ_i δ_l = 1^T Delta_l
             if l == 1:
                 break
             Delta = self._delta_back(ws, Delta, l, A[l - 1])
         return loss, grad
+
+    def gradient_views(self, grad):
+        """([∂ℓ/∂W_l as a (p_l, p_{l-1}) view], [∂ℓ/∂b_l as a view]) of a flat gradient."""
+        return ([grad[W].reshape(shape) for W, shape, _ in self.slices],
+                [grad[b] for _, _, b in self.slices])
 
     def _activate(self, ws, l, Z):
         """a_l = S_l(z_l) over Z for a hidden layer l, in blocks of rows against ws.zeros
