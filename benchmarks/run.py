@@ -15,12 +15,15 @@ by these "libraries", each in its own process:
     backprop    net.gradient(X, y): this package's public call, input checks included
     internal    net.batch_loss_and_gradient(X, Y) on a batch checked once
     torch       PyTorch CPU autograd: F.linear/relu/cross_entropy, torch.autograd.grad
+    jax         JAX on the CPU: jax.jit(jax.value_and_grad) of the same loss, each call waited
+                for (block_until_ready); the first call (tracing, compiling) is timed apart
     sklearn     scikit-learn's MLPClassifier._backprop with preset coefs_/intercepts_
     algorithm2  bp.algorithm2 (the lecture's loop over examples); on medium/large only the
                 first few examples are timed and the time is scaled by n / (examples timed)
 
 Every library runs with the same number of threads (default 1: threadpoolctl for the BLAS,
-torch.set_num_threads, and the OMP/OPENBLAS/MKL variables of the child process). A cell's
+torch.set_num_threads, XLA_FLAGS for JAX, and the OMP/OPENBLAS/MKL variables of the child
+process). A cell's
 time is the median of repeated calls after warm-up. There are several rounds; in each round
 the libraries run one after another in a rotated order, each in a fresh subprocess, and the
 best round (lowest median) of each library is kept. Ratios are between those best times,
@@ -32,7 +35,7 @@ Usage::
     python benchmarks/run.py --quick         # smoke run: tiny/small shapes, one round
     python benchmarks/run.py --gpu           # CuPy backend vs torch CUDA and JAX (needs a GPU)
 
-Missing optional libraries (torch, scikit-learn) are reported and skipped.
+Missing optional libraries (torch, JAX, scikit-learn) are reported and skipped.
 
 The modules: ``cases.py`` (shapes, data, the floor, the timers), ``libraries.py`` (one setup
 per library, in a table), ``experiments.py`` (polyreg and memory), ``report.py`` (tables and
