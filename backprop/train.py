@@ -247,7 +247,7 @@ def _hook_result(result, net):
 
 
 def _gradient_of(net, run):
-    """The loop's gradient, a function of the batch (X, Y), and the loop's batch buffers.
+    """The loop's gradient: a function of the batch (X, Y) that returns (loss, gradient).
 
     On NumPy, with the network's own ``batch_loss_and_gradient`` and an optimiser of this
     module whose update keeps no reference to the gradient, every step writes its gradient
@@ -332,7 +332,7 @@ def _loop(net, run, rec, bar) -> bool:
                     err.history = _finish(net, run, rec, False, False)
                     raise
             else:
-                loss, grad = gradient(*batches[0 if full else k])
+                loss, grad = gradient(*batches[k])  # full batch: one step per epoch, k = 0
             loss = float(loss)
             if not isfinite(loss):
                 run.t = t
