@@ -10,7 +10,7 @@ from cases import case, rel_error
 
 # The polyreg runs that are compared per step (the gradient alone, the lean loop, bp.fit)
 # are repeated this many times in alternation, and each one's best repetition is kept.
-POLYREG_REPEATS = 3
+POLYREG_REPEATS = 5
 
 
 def _polyreg_setup():
