@@ -88,6 +88,10 @@ def worker(args) -> None:
         os.environ[var] = str(args.threads)
     if args.worker in JAX_WORKERS:  # XLA reads its thread settings when JAX is imported
         os.environ["XLA_FLAGS"] = xla_flags(args.threads)
+        # With these flags XLA's CPU runtime still ran its products on two cores whenever
+        # the second was free (half the one-core time), so the process gets only as many.
+        if hasattr(os, "sched_setaffinity"):
+            os.sched_setaffinity(0, set(sorted(os.sched_getaffinity(0))[: args.threads]))
     import numpy  # noqa: F401  (load every BLAS first, so threadpoolctl sees and caps it)
 
     import backprop  # noqa: F401
@@ -101,6 +105,8 @@ def worker(args) -> None:
     elif args.worker == "sklearn":
         import sklearn.neural_network  # noqa: F401  (scikit-learn may bring its own BLAS)
     result["threadpools"] = limit_threads(args.threads)
+    if hasattr(os, "sched_getaffinity"):
+        result["cpu_affinity"] = sorted(os.sched_getaffinity(0))
     if args.worker == "polyreg":
         result["polyreg"] = polyreg(args.quick)
     elif args.worker == "polyreg_jax":
