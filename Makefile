@@ -58,13 +58,14 @@ audit: $(STAMP) $(NODE_DIR)/.lighthouse-$(LIGHTHOUSE_VERSION)
 	test -f _build/html/index.html || $(MAKE) book
 	$(PY) tests/audit_book.py
 
-# After the book build: its checks (tests/test_book_html.py), then a reader's route
+# After the book build: its checks (tests/test_book_html.py; the explorable figures operated in
+# Chromium, tests/test_explorables_html.py), then a reader's route
 # (tests/test_reader_install.py: the site's downloads installed into a fresh venv outside the
 # checkout, the dependencies from the package index, chapters 4 and 8 run there; about a minute).
 test: unit nbval
 	rm -rf _build/html _build/.doctrees
 	$(MAKE) book-from-stored-outputs
-	$(PY) -m pytest tests/test_book_html.py tests/test_reader_install.py tests/test_pdf.py -q
+	$(PY) -m pytest tests/test_book_html.py tests/test_explorables_html.py tests/test_reader_install.py tests/test_pdf.py -q
 
 # make test's book build: the HTML from the outputs stored in the notebooks, not executed again.
 # nbval has just run every notebook twice and compared each stored output with a fresh one, so
@@ -93,12 +94,12 @@ pdf: $(STAMP) $(NODE_DIR)/.katex-$(KATEX_VERSION) stored-config
 	$(PY) tools/make_pdf.py _build/pdf/_build/singlehtml $(PDF)
 
 unit: $(STAMP)
-	$(PY) -m pytest tests -q --ignore=tests/test_book_html.py --ignore=tests/test_reader_install.py --ignore=tests/test_pdf.py --cov=backprop --cov-branch --cov-report=term-missing:skip-covered
+	$(PY) -m pytest tests -q --ignore=tests/test_book_html.py --ignore=tests/test_explorables_html.py --ignore=tests/test_reader_install.py --ignore=tests/test_pdf.py --cov=backprop --cov-branch --cov-report=term-missing:skip-covered
 
 # The property tests with many fresh random examples (make test's are derandomized), e.g.
 # `make test-thorough SEED=12` to replay one run; prints how many examples each test ran.
 test-thorough: $(STAMP)
-	HYPOTHESIS_PROFILE=thorough $(PY) -m pytest tests -q --ignore=tests/test_book_html.py --ignore=tests/test_reader_install.py --ignore=tests/test_pdf.py \
+	HYPOTHESIS_PROFILE=thorough $(PY) -m pytest tests -q --ignore=tests/test_book_html.py --ignore=tests/test_explorables_html.py --ignore=tests/test_reader_install.py --ignore=tests/test_pdf.py \
 	  -p no:cacheprovider --hypothesis-show-statistics $(if $(SEED),--hypothesis-seed=$(SEED))
 
 # Mutation testing of the core modules ([tool.mutmut] in pyproject.toml; slow, not part of
@@ -110,7 +111,7 @@ mutation: $(STAMP)
 
 # Branch coverage of the package as HTML (htmlcov/index.html); make test prints the summary.
 coverage: $(STAMP)
-	$(PY) -m pytest tests -q --ignore=tests/test_book_html.py --ignore=tests/test_reader_install.py --ignore=tests/test_pdf.py --cov=backprop --cov-branch \
+	$(PY) -m pytest tests -q --ignore=tests/test_book_html.py --ignore=tests/test_explorables_html.py --ignore=tests/test_reader_install.py --ignore=tests/test_pdf.py --cov=backprop --cov-branch \
 	  --cov-report=html --cov-report=term:skip-covered
 
 NBVAL := $(PY) -m pytest --nbval book/ --nbval-sanitize-with book/sanitize.cfg -q -p no:randomly

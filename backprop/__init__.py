@@ -10,7 +10,8 @@ this package a per-layer list holds layer l at index l-1:
 A batch X has shape (n, p_0), one example per row, so the lecture's z_l = W_l a_{l-1} + b_l
 reads Z_l = A_{l-1} W_l^T + b_l. θ is one flat vector: W_1 (row-major), b_1, ..., W_L, b_L,
 of length dim θ = Σ_l (p_{l-1} p_l + p_l). The squared-error loss is ||y - g||² (no 1/2);
-the training loss ℓ_τ is the mean of C_i over the examples.
+the training loss ℓ_τ is the mean of C_i over the examples, plus the weight penalty
+(α/2n) Σ_l ||W_l||² of a network built with ``alpha`` > 0 (scikit-learn's MLP ``alpha``).
 
 Where things are: ``gradients`` holds the lecture's algorithms and the batch form every
 backend runs (forward, backpropagate, batch_gradient); ``network`` the Network (settings in
@@ -41,6 +42,7 @@ from . import (
     backend,
     checkpoint,
     datasets,
+    explorables,
     finite_differences,
     forward_mode,
     gradients,
@@ -62,9 +64,9 @@ from .hessian import hvp
 from .history import DivergenceError, History
 from .io import load, save
 from .losses import LOSSES, OUTPUTS, output_delta, output_delta_general
-from .metrics import accuracy, confusion_matrix, predict_labels
+from .metrics import accuracy, confusion_matrix, multilabel_accuracy, predict_labels
 from .network import Network
-from .optim import SGD, Adam, BarzilaiBorwein, Momentum, Optimizer, SteepestDescent
+from .optim import LBFGS, SGD, Adam, BarzilaiBorwein, Momentum, Optimizer, SteepestDescent
 from .source import glue, taught_source
 from .train import fit
 
@@ -80,12 +82,14 @@ __all__ = [
     "DivergenceError",
     "GradcheckResult",
     "History",
+    "LBFGS",
     "Momentum",
     "Optimizer",
     "SteepestDescent",
     "accuracy",
     "confusion_matrix",
     "metrics",
+    "multilabel_accuracy",
     "predict_labels",
     "KinkWarning",
     "Network",
@@ -103,6 +107,7 @@ __all__ = [
     "backend",
     "cupy_available",
     "datasets",
+    "explorables",
     "glue",
     "gradients",
     "fit",

@@ -28,6 +28,7 @@ import threading
 import numpy as np
 
 from .backend import get_namespace
+from .gradients import add_weight_penalty_gradient, weight_penalty
 from .losses import mean_loss, output_delta
 
 _xp = get_namespace("numpy")
@@ -319,13 +320,14 @@ class Kernel:
 
     theta: the network's flat NumPy θ (written in place by the network, never replaced);
     layers: θ's layout (parameters.layout); hidden: the L-1 Activation entries; output, loss:
-    the Output and Loss entries; K: the length of g.
+    the Output and Loss entries; K: the length of g; alpha: the weight penalty's α (its
+    value and gradient come from gradients.py, added after the data term).
     """
 
-    def __init__(self, theta, layers, hidden, output, loss, K: int):
+    def __init__(self, theta, layers, hidden, output, loss, K: int, alpha: float = 0.0):
         self.p = (layers[0].shape[1],) + tuple(layer.shape[0] for layer in layers)
         self.L, self.K, self.dtype = len(layers), K, theta.dtype
-        self.dim_theta, self.layers = theta.shape[0], layers
+        self.dim_theta, self.layers, self.alpha, self.theta = theta.shape[0], layers, alpha, theta
         self.slices = [(layer.W, layer.shape, layer.b) for layer in layers]
         self.W = [theta[layer.W].reshape(layer.shape) for layer in layers]
         self.WT = [W.T for W in self.W]
@@ -339,6 +341,7 @@ class Kernel:
         self.output_form = output_form(output, loss)
         self.workspaces = WorkspaceCache(self.p, K, self.dtype)
         self.eye = np.eye(K, dtype=self.dtype) if loss.classification else None
+        self.binary = loss.binary_targets
 
     # ---- the checks that cost one pass
     def checked_X(self, X):
@@ -355,8 +358,8 @@ class Kernel:
         >= K; negative ones are tested first); with ``scratch`` they are written into this
         thread's workspace for n rows, for a caller that does not keep Y beyond the next call.
         """
-        if type(y) is not np.ndarray or n <= 0 or y.shape[:1] != (n,):
-            return None
+        if type(y) is not np.ndarray or n <= 0 or y.shape[:1] != (n,) or self.binary:
+            return None  # (0/1 targets are checked by the general code)
         if self.eye is not None:
             if y.ndim == 1 and y.dtype.kind in "iu" and np.minimum.reduce(y) >= 0:
                 ws = self.workspaces.get(n, keep_large=False) if scratch else None
@@ -419,6 +422,10 @@ class Kernel:
             Delta, l = A[l - 1], l - 1
         dot(Delta.T, X, gW[0])  # l = 1; Delta_0 is never needed
         dot(ones, Delta, gb[0])
+        if self.alpha:
+            add_weight_penalty_gradient(_xp, self.layers, self.theta, self.alpha, n, grad)
+            if loss is not None:
+                loss = loss + weight_penalty(_xp, self.layers, self.theta, self.alpha, n)
         return loss, grad
 
     def steps(self, ws):

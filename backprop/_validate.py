@@ -288,6 +288,20 @@ def check_targets(xp, y, n: int, p_L: int, dtype, name: str = "y"):
     return _cast(xp, y, dtype, name)
 
 
+def check_binary_targets(xp, Y, name: str = "y"):
+    """Y itself when every entry is 0 or 1 (the targets of binary cross-entropy), else a
+    ValueError naming ``name``, the first offending entry and its index."""
+    bad = (Y != 0) & (Y != 1)
+    if bool(xp.any(bad)):
+        index, k = _first_where(xp, bad)
+        raise ValueError(
+            f"{name} must hold 0/1 targets (1: label k applies) for loss="
+            f"'binary_cross_entropy'; got {float(xp.reshape(Y, (-1,))[k])!r} at index "
+            f"{tuple(int(i) for i in index)}"
+        )
+    return Y
+
+
 def check_theta(xp, theta, dim: int, dtype, name: str = "theta"):
     """A flat parameter vector of length dim(θ), finite, cast to ``dtype``."""
     theta = to_backend(xp, theta, name)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numbers
 
+import numpy as np
 from array_api_compat import array_namespace
 
 from .activations import ACTIVATIONS, Activation
@@ -159,6 +160,43 @@ class Tensor:
     def __rmatmul__(self, other):  # array @ Tensor (NumPy defers: __array_ufunc__ is None)
         return _tensor(other) @ self
 
+    def __truediv__(self, other):
+        """self / other, element-wise (broadcasting): ∂f/∂a = g / b, ∂f/∂b = -g a / b²."""
+        other = _tensor(other)
+        xp, a, b = self.xp, self.data, other.data
+        return Tensor(a / b, op="div", parents=[
+            (self, lambda g: _unbroadcast(xp, g / b, self.shape)),
+            (other, lambda g: _unbroadcast(xp, -g * a / (b * b), other.shape)),
+        ])
+
+    def __rtruediv__(self, other):
+        """c / self for a constant c (an array or a number): ∂f/∂x = -g c / x²."""
+        xp, c, x = self.xp, other, self.data
+        return Tensor(c / x, [(self, lambda g: _unbroadcast(xp, -g * c / (x * x), self.shape))],
+                      op="div")
+
+    def __pow__(self, exponent):
+        """x ** k element-wise for a constant real k: ∂f/∂x = g k x^(k-1).
+
+        k is a number, not a Tensor: a power whose exponent is differentiated too is
+        exp(k ln x), which the tape builds from ``log`` and ``exp``. As in NumPy, a negative
+        x with a fractional k gives NaN, and 0 ** k with k < 1 an infinite slope.
+        """
+        if isinstance(exponent, (bool, np.bool_)) or not isinstance(exponent, numbers.Real):
+            kind = type(exponent).__name__
+            hint = (" (a differentiated exponent is (k * x.log()).exp())"
+                    if isinstance(exponent, Tensor) else "")
+            raise TypeError(
+                f"exponent must be a constant real number (int or float) for Tensor ** "
+                f"exponent; got {kind}{hint}"
+            )
+        # a plain Python number: array_api_strict refuses NumPy scalars as operands
+        k = int(exponent) if isinstance(exponent, numbers.Integral) else float(exponent)
+        x = self.data
+        if k == 0:  # x ** 0 = 1 has slope 0 everywhere (k x^(k-1) would be 0 · inf at 0)
+            return Tensor(self.xp.ones_like(x), [(self, lambda g: 0 * g)], op="pow")
+        return Tensor(x ** k, [(self, lambda g: g * (k * x ** (k - 1)))], op="pow")
+
     @property
     def T(self):
         """The transpose of a 2-D Tensor."""
@@ -212,6 +250,14 @@ class Tensor:
     def log(self):
         x = self.data
         return Tensor(self.xp.log(x), [(self, lambda g: g / x)], op="log")
+
+    def softplus(self):
+        """ln(1 + e^x) element-wise, computed as logaddexp(0, x) (no overflow for large x);
+        its slope is the logistic σ(x), so the vector-Jacobian product is g ⊙ σ(x)."""
+        xp, x = self.xp, self.data
+        y = xp.logaddexp(xp.zeros_like(x), x)
+        return Tensor(y, [(self, lambda g: g * ACTIVATIONS["logistic"].S_xp(xp, x))],
+                      op="softplus")
 
     def tanh(self):
         return self.apply("tanh")
@@ -320,7 +366,8 @@ def loss(net, X, y, params=None):
 
     The feed-forward pass z_l = W_l a_{l-1} + b_l, a_l = S_l(z_l) with rows as examples
     (Z_l = A_{l-1} W_l^T + b_l), then the loss: cross-entropy through log-sum-exp,
-    -ln g_{y+1} = ln Σ_k exp(z_k) - z_{y+1}; squared error Σ_k (y_k - g_k)².
+    -ln g_{y+1} = ln Σ_k exp(z_k) - z_{y+1}; squared error Σ_k (y_k - g_k)²; plus the
+    weight penalty (α/2n) Σ_l ‖W_l‖² where ``net.alpha`` > 0.
     params: leaf Tensors [W_1, b_1, ..., W_L, b_L] (default: ``parameters(net)``).
     """
     X, Y = net.checked_batch(X, y)
@@ -332,7 +379,10 @@ def loss(net, X, y, params=None):
         A = Z.apply(net.S(l)) if l < net.L else Z
     # C of each example from the output's and the loss's entries (losses.py), e.g.
     # cross-entropy from the logits: ln Σ_k exp(z_k) - z_{y+1}
-    return net.loss_function.value_tape(net.output_layer, Z, Y).mean()
+    ell = net.loss_function.value_tape(net.output_layer, Z, Y).mean()
+    if net.alpha:  # the weight penalty (α/2n) Σ_l ‖W_l‖², weights only, on the tape
+        ell = ell + (net.alpha / (2 * X.shape[0])) * sum((W * W).sum() for W in params[0::2])
+    return ell
 
 
 def gradient(net, X, y):

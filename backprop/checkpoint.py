@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numbers
 
-from .gradients import layer_forward, layer_gradients, previous_delta
+from .gradients import add_weight_penalty_gradient, layer_forward, layer_gradients, previous_delta
 from .losses import output_delta
 
 
@@ -62,7 +62,8 @@ def gradient(net, X, y, checkpoints=None):
     :func:`peak_activations` (L, k) activations are held at once. checkpoints=None (or L)
     keeps every layer: plain back-propagation. checkpoints=1 is one segment of all L layers:
     all L activations are kept and none is recomputed, the memory of plain
-    back-propagation (as ``checkpoint_sequential`` with one segment).
+    back-propagation (as ``checkpoint_sequential`` with one segment). A weight penalty's
+    (α/n) W_l is added at the end, as in :func:`backprop.gradients.backpropagate`.
     """
     L = net.L
     k = _check_k(checkpoints, L)
@@ -86,4 +87,5 @@ def gradient(net, X, y, checkpoints=None):
             dW[l - 1], db[l - 1] = layer_gradients(net, Delta, A_prev)
             Delta = previous_delta(net, l, Delta, A_prev)
             del A_prev
-    return net.flatten(dW, db)
+    return add_weight_penalty_gradient(net.xp, net.layers, net.theta_buffer, net.alpha,
+                                       X.shape[0], net.flatten(dW, db))

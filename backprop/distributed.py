@@ -7,7 +7,9 @@ Split the rows of the training set into m shards τ_1, ..., τ_m; then
 
 so each worker computes the sum in brackets over its own shard with the package (|τ_s|
 times the mean that ``Network.loss_and_gradient`` returns), and the driver adds the m sums
-and divides by n. A mini-batch B splits the same way, with B ∩ τ_s in place of τ_s.
+and divides by n. A mini-batch B splits the same way, with B ∩ τ_s in place of τ_s. A
+weight penalty (``alpha``) depends on θ alone, not on the rows: the driver adds its
+(α/2n) Σ‖W_l‖² and (α/n) W_l once, after the sum (the workers' networks have none).
 
 The shards go to the workers once (``client.scatter``); each step sends θ to every worker
 that holds rows of the batch, in a task pinned to that worker, and gathers one gradient
@@ -39,6 +41,7 @@ from distributed import Client, LocalCluster
 from distributed.scheduler import KilledWorker
 
 from .backend import to_numpy
+from .gradients import add_weight_penalty_gradient, weight_penalty
 from .history import History
 from .network import Network
 from .train import fit as _fit
@@ -182,7 +185,13 @@ class _Shards:
             rows = [idx[shard == s] - self.bounds[s] for s in range(len(self.data))]
             count = idx.shape[0]
         loss, grad = self.sums(rows)
-        return loss / count, self.net.xp.asarray(grad / count, dtype=self.net.theta_buffer.dtype)
+        net, xp = self.net, self.net.xp
+        grad = xp.asarray(grad / count, dtype=net.theta_buffer.dtype)
+        # the weight penalty of the batch, once on the driver (the workers' copies have none)
+        loss = loss / count + float(weight_penalty(xp, net.layers, net.theta_buffer, net.alpha,
+                                                   count))
+        return loss, add_weight_penalty_gradient(xp, net.layers, net.theta_buffer, net.alpha,
+                                                 count, grad)
 
     def release(self) -> None:
         # Future.release withdraws only this client's claim on each shard. Client.cancel

@@ -14,7 +14,7 @@ forward pass gives one directional derivative; the full gradient takes dim θ of
 
 from __future__ import annotations
 
-from .gradients import layer_forward, pre_activation
+from .gradients import add_weight_penalty_gradient, layer_forward, pre_activation
 from .losses import output_delta
 
 
@@ -48,7 +48,8 @@ def jvp(net, X, y, v) -> float:
 
     Tangents ż_l, ȧ_l are carried through the feed-forward pass with the values
     (:func:`tangent_forward`); then (∂ℓ_τ/∂θ)·v = (1/n) Σ_i δ_L,i · ż_L,i, the loss's own
-    derivative along ż_L (δ_L = ∂C/∂z_L, Algorithm 1, line 5). v: flat, θ's order.
+    derivative along ż_L (δ_L = ∂C/∂z_L, Algorithm 1, line 5), plus (α/n) Σ_l <W_l, Ẇ_l>
+    for a weight penalty. v: flat, θ's order.
     """
     X, Y = net.checked_batch(X, y)
     return directional_derivative(net, X, Y, *net.unflatten(v, name="v"))
@@ -60,7 +61,14 @@ def directional_derivative(net, X, Y, Wdot, bdot) -> float:
     zs, As, Zdots, _ = tangent_forward(net, X, Wdot, bdot)
     xp = net.xp
     Delta = output_delta(xp, net.output_layer, net.loss_function, zs[-1], As[-1], Y)
-    return float(xp.sum(Delta * Zdots[-1])) / X.shape[0]
+    n = X.shape[0]
+    value = float(xp.sum(Delta * Zdots[-1])) / n
+    if net.alpha:  # the weight penalty's derivative along v: (α/n) Σ_l <W_l, Ẇ_l>
+        v = net.flatten(Wdot, bdot)
+        dpenalty = add_weight_penalty_gradient(xp, net.layers, net.theta_buffer, net.alpha, n,
+                                               xp.zeros_like(v))
+        value += float(xp.sum(dpenalty * v))
+    return value
 
 
 def gradient(net, X, y):

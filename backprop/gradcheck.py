@@ -52,6 +52,7 @@ import numpy as np
 from . import _validate as check
 from .backend import dtype_of, to_numpy
 from .finite_differences import check_options, numerical_gradient, step_sizes
+from .gradients import add_weight_penalty_gradient
 
 TOLERANCE = {"float64": 1e-6, "float32": 1e-4}
 _EPS64 = float(np.finfo(np.float64).eps)
@@ -162,10 +163,13 @@ def _rounding(net, ref, own, X, Y, X64, Y64) -> np.ndarray:
     rows = xp.flip(xp.arange(n))
     samples = [own, _gradient(net, xp.take(X, rows, axis=0), xp.take(Y, rows, axis=0))]
     if n <= _ROWS_ONE_BY_ONE:
+        # the penalty is no sum over rows: the rows' data terms, then the penalty's once
+        rows_net = net.copy(alpha=0.0) if net.alpha else net
         total = xp.zeros_like(samples[1])
         for i in range(n):
-            total = total + _gradient(net, X[i : i + 1, :], Y[i : i + 1, :])
-        samples.append(total / n)
+            total = total + _gradient(rows_net, X[i : i + 1, :], Y[i : i + 1, :])
+        samples.append(add_weight_penalty_gradient(xp, net.layers, net.theta_buffer, net.alpha,
+                                                   n, total / n))
     return np.max([np.abs(to_numpy(g).astype(np.float64) - exact) for g in samples], axis=0)
 
 

@@ -21,6 +21,7 @@ Layers are numbered as in the lecture, l = 1..L; Python's lists hold layer l at 
 from __future__ import annotations
 
 from . import _validate as check
+from . import parameters
 from .losses import mean_loss, output_delta
 
 
@@ -59,8 +60,10 @@ def algorithm1(net, x, y):
     l = L, ..., 1 (lines 7-10), for the example as a batch of one row.
 
     x: shape (p_0,). y: a class label (cross-entropy), or targets of shape (p_L,) (a number
-    when p_L = 1). Returns ([∂C/∂W_1, ...], [∂C/∂b_1, ...], g(x)) with shapes
-    (p_l, p_{l-1}), (p_l,) and (K,).
+    when p_L = 1). The weight penalty of a network with ``alpha`` > 0 is a term of ℓ_τ, not
+    of one example's C: algorithm1 leaves it out, and :func:`algorithm2` adds it.
+    Returns ([∂C/∂W_1, ...], [∂C/∂b_1, ...], g(x)) with shapes (p_l, p_{l-1}), (p_l,) and
+    (K,).
     """
     xp = net.xp
     x = check.to_backend(xp, x, "x")
@@ -82,7 +85,7 @@ def algorithm1(net, x, y):
             f"got shape {tuple(y.shape)}"
         )
     y = xp.reshape(y, (1, -1)) if y.ndim else xp.reshape(y, (1,))
-    X, Y = net.checked_batch(X, y, names=("x", "y"))
+    X, Y = net.checked_batch(X, y)  # X is checked already; y's errors name y
     return algorithm1_steps(net, X, Y)
 
 
@@ -90,7 +93,8 @@ def algorithm2(net, X, y):
     """([∂ℓ_τ/∂W_l], [∂ℓ_τ/∂b_l], G): the gradient of the training loss, by Algorithm 2.
 
     Loops Algorithm 1 over the n examples (line 2) and averages:
-    ∂ℓ_τ/∂W_l = (1/n) Σ_i ∂C_i/∂W_l, ∂ℓ_τ/∂b_l = (1/n) Σ_i ∂C_i/∂b_l (line 3).
+    ∂ℓ_τ/∂W_l = (1/n) Σ_i ∂C_i/∂W_l, ∂ℓ_τ/∂b_l = (1/n) Σ_i ∂C_i/∂b_l (line 3), plus (α/n) W_l
+    on the weights where the network has a weight penalty (α = ``net.alpha`` > 0).
     X: (n, p_0); y as for :meth:`Network.loss`. Returns the same kind of result as
     :func:`algorithm1`: a list of (p_l, p_{l-1}) arrays, a list of (p_l,) arrays, and the
     outputs, here G of shape (n, K) with row i = g(x_i).
@@ -105,7 +109,12 @@ def algorithm2(net, X, y):
         sum_W = [s + d for s, d in zip(sum_W, dC_dW, strict=True)]  # layer by layer
         sum_b = [s + d for s, d in zip(sum_b, dC_db, strict=True)]
         G.append(net.xp.reshape(g, (1, -1)))
-    return [s / n for s in sum_W], [s / n for s in sum_b], net.xp.concat(G)  # line 3
+    dW, db = [s / n for s in sum_W], [s / n for s in sum_b]  # line 3
+    if net.alpha:  # the weight penalty's (α/n) W_l, added to the average
+        grad = add_weight_penalty_gradient(net.xp, net.layers, net.theta_buffer, net.alpha, n,
+                                           net.flatten(dW, db))
+        dW, db = parameters.unflatten(net.xp, net.layers, grad)
+    return list(dW), list(db), net.xp.concat(G)
 
 
 # ----------------------------------------------------------------------------- batch form
@@ -153,6 +162,32 @@ def previous_delta(net, l, Delta, A_prev):
     return (Delta @ net.W[l - 1]) * net.S(l - 1).S_prime_from_a_xp(net.xp, A_prev)
 
 
+# ----------------------------------------------------------------------------- the penalty
+# scikit-learn's L2 penalty (its MLP's alpha, Nielsen's lmbda): ℓ_τ = (1/n) Σ_i C_i +
+# (α/2n) Σ_l ‖W_l‖², on the weights only. Its two equations are written here once, on θ's
+# flat layout, for the readable code, the kernel, H v, forward mode and the Dask driver.
+
+
+def weight_penalty(xp, layers, theta, alpha: float, n: int):
+    """(α/2n) Σ_l ‖W_l‖², the weight penalty of a batch of n rows, as a 0-D array (0.0 for
+    α = 0). theta: flat, θ's order; layers: its layout (``net.layers``)."""
+    if alpha == 0:
+        return 0.0
+    total = sum(xp.sum(theta[layer.W] * theta[layer.W]) for layer in layers)
+    return (alpha / (2 * n)) * total
+
+
+def add_weight_penalty_gradient(xp, layers, theta, alpha: float, n: int, grad):
+    """grad + ∂/∂θ (α/2n) Σ_l ‖W_l‖², in place: (α/n) W_l added to each weight block of grad,
+    the biases untouched. Linear in θ, so with a direction v for theta it adds the
+    penalty's Hessian times v, (α/n) v on the weights."""
+    if alpha == 0:
+        return grad
+    for layer in layers:
+        grad[layer.W] = grad[layer.W] + (alpha / n) * theta[layer.W]
+    return grad
+
+
 def forward(net, X, theta=None):
     """([Z_1, ..., Z_L], [A_0, ..., A_L]): the feed-forward pass of a batch, one example per row.
 
@@ -175,7 +210,8 @@ def backpropagate(net, A, Delta_L):
     :func:`layer_gradients` and :func:`previous_delta` for l = L, ..., 1 (lines 7-10 of
     Algorithm 1 for every row at once), then line 3 of Algorithm 2:
     ∂ℓ_τ/∂W_l = (1/n) Delta_l^T A_{l-1} and ∂ℓ_τ/∂b_l = (1/n) × the column sums of Delta_l.
-    Row i of Delta_l is δ_l of example i.
+    Row i of Delta_l is δ_l of example i. With a weight penalty (``net.alpha`` > 0),
+    (α/n) W_l is added to ∂ℓ_τ/∂W_l: one term per weight matrix, the δ_l unchanged.
     """
     L, n = net.L, Delta_L.shape[0]
     dW, db, deltas = [None] * L, [None] * L, [None] * L
@@ -184,7 +220,9 @@ def backpropagate(net, A, Delta_L):
         deltas[l - 1] = Delta
         dW[l - 1], db[l - 1] = layer_gradients(net, Delta, A[l - 1])  # lines 8-9
         Delta = previous_delta(net, l, Delta, A[l - 1])  # line 10
-    return net.flatten(dW, db) / n, deltas
+    grad = net.flatten(dW, db) / n
+    return add_weight_penalty_gradient(net.xp, net.layers, net.theta_buffer, net.alpha, n,
+                                       grad), deltas
 
 
 def batch_gradient(net, X, Y):
@@ -196,7 +234,8 @@ def batch_gradient(net, X, Y):
     """
     xp, output, loss = net.xp, net.output_layer, net.loss_function
     Z, A = forward(net, X)
-    value = mean_loss(xp, output, loss, Z[-1], A[-1], Y)
+    value = mean_loss(xp, output, loss, Z[-1], A[-1], Y) + weight_penalty(
+        xp, net.layers, net.theta_buffer, net.alpha, X.shape[0])
     Delta_L = output_delta(xp, output, loss, Z[-1], A[-1], Y)
     grad, _ = backpropagate(net, A, Delta_L)
     return value, grad

@@ -17,12 +17,15 @@ R-terms, about three times the matrix products of one gradient.
 R{δ_L} for δ_L = J^T u (J = ∂g/∂z_L, u = ∂C/∂g) is R{J^T} u + J^T R{u}, with R{u} =
 (∂²C/∂g²) ġ and ġ = J ż_L. For softmax with cross-entropy δ_L = g - e_{y+1}, so R{δ_L} = ġ =
 (diag(g) - g g^T) ż_L, the fused form (stable where 1/g would overflow).
+
+A weight penalty (α/2n) Σ_l ‖W_l‖² (``Network(..., alpha=...)``) has the Hessian (α/n) I on
+the weights: it adds (α/n) Ẇ_l to each weight block of H v, after the recursion.
 """
 
 from __future__ import annotations
 
 from .forward_mode import tangent_forward
-from .gradients import layer_gradients, previous_delta
+from .gradients import add_weight_penalty_gradient, layer_gradients, previous_delta
 from .losses import output_delta
 
 # ----------------------------------------------------------------------------- R{δ_L}
@@ -101,4 +104,14 @@ def gradient_and_hvp(net, X, y, v, with_gradient=True):
         if act.name not in PIECEWISE_LINEAR:
             RDelta = RDelta + (Delta @ net.W[l - 1]) * act.S_second_xp(xp, Z_prev) * Zdots[l - 2]
         Delta = previous_delta(net, l, Delta, A_prev)
-    return (net.flatten(gW, gb) if with_gradient else None), net.flatten(HW, Hb)
+    # The weight penalty (α/2n) Σ‖W_l‖² adds (α/n) W_l to the gradient and, its Hessian being
+    # (α/n) I on the weights, (α/n) Ẇ_l to H v; the recursion above does not change.
+    grad = None
+    if with_gradient:
+        grad = add_weight_penalty_gradient(xp, net.layers, net.theta_buffer, net.alpha, n,
+                                           net.flatten(gW, gb))
+    Hv = net.flatten(HW, Hb)
+    if net.alpha:
+        Hv = add_weight_penalty_gradient(xp, net.layers, net.flatten(Wdot, bdot), net.alpha, n,
+                                         Hv)
+    return grad, Hv

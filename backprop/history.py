@@ -31,18 +31,23 @@ class History:
                    pass as the gradient of that step
         time[t-1]  wall seconds since the start of fit, after step t (cumulative; on a GPU
                    this is the host's time, which runs ahead of queued device work)
+        gradient_calls[t-1]  gradients computed up to step t (cumulative): t for the
+                   first-order methods, more for L-BFGS, whose line searches spend some
     Per evaluation e = 0, 1, ..., on the whole training (and validation) set: e = 0 before
     the first step, then at the end of every epoch (or every ``evaluate_every`` steps), and
     once more after the last step if it falls between two evaluations:
         evaluated_at[e]     the number of steps taken (0 for the first entry)
         train_loss[e]       ℓ_τ(θ) on the whole training set
         val_loss[e]         the same on the validation set (empty without validation)
-        train_accuracy[e], val_accuracy[e]   fraction classified right (classification only)
+        train_accuracy[e], val_accuracy[e]   fraction classified right (classification only;
+                            for 0/1 targets, the rows with every label right)
     Under early stopping (else None): best_evaluation, the index e of the lowest val_loss,
     whose θ the network holds after fit; best_epoch, the epochs completed at that evaluation
     (evaluated_at[e] / iterations_per_epoch).
     stopped_early: True when the patience ran out before the stopping rule; interrupted: True
-    when a KeyboardInterrupt ended the run (the History is then on the exception).
+    when a KeyboardInterrupt ended the run (the History is then on the exception);
+    converged: True when the optimiser's own convergence test ended the run (L-BFGS:
+    SciPy's gtol or ftol), possibly before the stopping rule.
     """
 
     loss: np.ndarray = field(default_factory=lambda: np.zeros(0))
@@ -58,6 +63,8 @@ class History:
     stopped_early: bool = False
     best_evaluation: int | None = None
     interrupted: bool = False
+    gradient_calls: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    converged: bool = False
 
     @property
     def iterations(self) -> int:
@@ -85,6 +92,7 @@ class History:
                 if self.best_evaluation is not None else "")
         stop = ", stopped_early" if self.stopped_early else ""
         stop += ", interrupted" if self.interrupted else ""
+        stop += ", converged" if self.converged else ""
         return (
             f"History(iterations={self.iterations}, epochs={self.epochs:g}, "
             f"batch_size={self.batch_size}, train_loss={last}{val}{kept}{stop})"

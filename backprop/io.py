@@ -8,6 +8,8 @@ The file holds plain arrays only (read without pickle):
     p        the widths [p_0, ..., p_L]
     hidden   the L-1 hidden activation names
     output, loss, init, dtype   names;   seed   the initialisation seed (an int64)
+    alpha    the weight penalty's α (a float64); optional: a file without it (written
+             before the penalty existed) loads with α = 0
 
 :func:`save` writes to a temporary file in the target's folder and renames it over the
 target (``os.replace``, atomic on POSIX and Windows), so a failure part-way never leaves a
@@ -38,6 +40,7 @@ from .backend import get_namespace
 FORMAT = "backprop.Network"
 VERSION = 1
 KEYS = ("format", "version", "theta", "p", "hidden", "output", "loss", "init", "seed", "dtype")
+OPTIONAL_KEYS = ("alpha",)  # added to version 1 later; absent means its default
 SMALL_ENTRY_BYTES = 1 << 20  # every member but θ is a few names and numbers
 
 
@@ -126,6 +129,7 @@ def _arrays(net) -> dict:
         "init": np.asarray(net.init),
         "seed": np.asarray(net.seed, dtype=np.int64),  # Network keeps seeds within int64
         "dtype": np.asarray(net.dtype),
+        "alpha": np.asarray(net.alpha, dtype=np.float64),
     }
 
 
@@ -217,7 +221,7 @@ def _members(zf, path: str, size: int) -> tuple[dict, list]:
             f"{sorted(infos)})"
         )
     for key, info in infos.items():
-        if key not in KEYS:
+        if key not in KEYS and key not in OPTIONAL_KEYS:
             continue
         # deflate expands at most ~1032-fold; a stored member is as long as it says
         ratio = 1 if info.compress_type == zipfile.ZIP_STORED else 1100
@@ -286,6 +290,13 @@ def _description(zf, infos, missing, path: str) -> dict:
         raise _FileError(f"{path}: hidden must be a 1-D array of names; got {hidden.dtype}")
     d["hidden"] = [str(h) for h in hidden]
     d["seed"] = _scalar_int(_small(zf, infos, "seed", path), "seed", path)
+    d["alpha"] = 0.0
+    if "alpha" in infos:
+        alpha = _small(zf, infos, "alpha", path)
+        if alpha.ndim != 0 or alpha.dtype.kind != "f":
+            raise _FileError(f"{path}: entry 'alpha' must be a single float; got {alpha.dtype} "
+                             f"array of shape {alpha.shape}")
+        d["alpha"] = float(alpha)
     return d
 
 
@@ -376,7 +387,8 @@ def load(path, backend=None):
             raise _FileError(f"{path}: corrupt .npz file ({type(err).__name__}: {reason})") from err
     try:
         net = Network(d["p"], hidden=d["hidden"], output=d["output"], loss=d["loss"],
-                      init=d["init"], seed=d["seed"], dtype=d["dtype"], backend=backend)
+                      init=d["init"], seed=d["seed"], dtype=d["dtype"], backend=backend,
+                      alpha=d["alpha"])
     except (ValueError, TypeError) as err:
         raise _FileError(f"{path}: the stored network description is invalid: {err}") from err
     try:

@@ -8,7 +8,9 @@ Two tables:
   K-1 logits, the logit of class 0 fixed at 0) are not element-wise, so their ∂S_L/∂z_L is a
   full matrix, applied here without forming it.
 * ``LOSSES``: name -> :class:`Loss`, its value per example, ∂C/∂g, its curvature
-  (∂²C/∂g²) ġ, and per output the fused closed forms of δ_L and of its tangent.
+  (∂²C/∂g²) ġ, and per output the fused closed forms of δ_L and of its tangent:
+  ``squared_error``, ``cross_entropy`` (softmax heads, class labels) and
+  ``binary_cross_entropy`` (sigmoid outputs, a 0/1 target per output: multi-label).
 
 Every rule of an output layer or a loss lives in its entry here: the gradient, the
 Hessian-vector product (``hessian.py``), the tape (``autodiff.py``) and the NumPy kernel
@@ -205,6 +207,47 @@ def cross_entropy_from_logits(xp, logits, Y):
     return -xp.sum(log_softmax(xp, logits) * Y, axis=1)
 
 
+def binary_cross_entropy_value(xp, G, Y):
+    # The definition -Σ_k [y_k ln g_k + (1 - y_k) ln(1 - g_k)]; the network evaluates it
+    # from the logits instead (stable where g rounds to 0 or 1).
+    return -xp.sum(Y * xp.log(G) + (1 - Y) * xp.log(1 - G), axis=1)
+
+
+def binary_cross_entropy_dC_dg(xp, G, Y):
+    # ∂C/∂g_k = -y_k / g_k + (1 - y_k) / (1 - g_k) = (g_k - y_k) / (g_k (1 - g_k)).
+    return (G - Y) / (G * (1 - G))
+
+
+def binary_cross_entropy_curvature(xp, G, Y, Gdot):
+    # ∂²C/∂g_k² = y_k / g_k² + (1 - y_k) / (1 - g_k)², diagonal: times ġ element-wise.
+    return (Y / (G * G) + (1 - Y) / ((1 - G) * (1 - G))) * Gdot
+
+
+def binary_cross_entropy_from_logits(xp, Z, Y):
+    """Σ_k [softplus(z_k) - y_k z_k], the binary cross-entropy of g = σ(z) from its logits.
+
+    -ln σ(z) = softplus(-z) and -ln(1 - σ(z)) = softplus(z), and softplus(-z) = softplus(z) - z,
+    so C = Σ_k [y_k softplus(-z_k) + (1 - y_k) softplus(z_k)] = Σ_k [softplus(z_k) - y_k z_k];
+    softplus(z) = ln(1 + e^z) as logaddexp(0, z), finite for logits of ±1e4.
+    """
+    return xp.sum(xp.logaddexp(xp.zeros_like(Z), Z) - Y * Z, axis=1)
+
+
+def binary_cross_entropy_tape(output, Z, Y):
+    # Σ_k softplus(z_k) - y_k z_k from the logits, as binary_cross_entropy_from_logits
+    return (Z.softplus() - Z * Y).sum(axis=1)
+
+
+def fused_logistic_binary_cross_entropy(xp, Z, G, Y):
+    # δ_L = σ'(z) ⊙ (g - y) / (g (1 - g)) = g - y, as for softmax with cross-entropy.
+    return G - Y
+
+
+def fused_tangent_logistic_binary_cross_entropy(xp, output, Z, G, Y, Zdot):
+    # δ_L = g - y, whose derivative along ż is ġ = σ'(z) ⊙ ż (no 1/g², no 1/(1 - g)²).
+    return output.jvp_xp(xp, Z, G, Zdot)
+
+
 def squared_error_tape(output, Z, Y):
     R = output.S_tape(Z) - Y
     return (R * R).sum(axis=1)
@@ -254,6 +297,8 @@ class Loss:
     # output name -> (xp, output, Z, G, Y, Zdot) -> R{δ_L}, the derivative of δ_L along ż_L
     fused_tangent: dict = field(default_factory=dict)
     from_logits_xp: Callable | None = None  # (xp, logits, Y) -> (n,), the stable value
+    # True: the targets are a 0/1 matrix (n, p_L), one column per label (multi-label)
+    binary_targets: bool = False
 
 
 LOSSES: dict[str, Loss] = {
@@ -278,6 +323,20 @@ LOSSES: dict[str, Loss] = {
         fused_tangent={"softmax": fused_tangent_softmax_cross_entropy,
                        "softmax_reduced": fused_tangent_softmax_cross_entropy},
         from_logits_xp=cross_entropy_from_logits,
+    ),
+    # one sigmoid per output, each the probability that its label applies (multi-label, or
+    # binary with p_L = 1); targets a 0/1 matrix, not class labels
+    "binary_cross_entropy": Loss(
+        "binary_cross_entropy",
+        binary_cross_entropy_value,
+        binary_cross_entropy_dC_dg,
+        classification=False,
+        curvature_xp=binary_cross_entropy_curvature,
+        value_tape=binary_cross_entropy_tape,
+        fused={"logistic": fused_logistic_binary_cross_entropy},
+        fused_tangent={"logistic": fused_tangent_logistic_binary_cross_entropy},
+        from_logits_xp=binary_cross_entropy_from_logits,
+        binary_targets=True,
     ),
 }
 
@@ -307,8 +366,9 @@ def output_delta_general(xp, output: Output, loss: Loss, Z, G, Y):
 def output_delta(xp, output: Output, loss: Loss, Z, G, Y):
     """Output-layer error for a batch, using the fused closed form when there is one.
 
-    δ_L = g - e_{y+1} (softmax with cross-entropy) or δ_L = S'_L(z_L) ⊙ 2(g - y)
-    (element-wise output with squared error); otherwise :func:`output_delta_general`.
+    δ_L = g - e_{y+1} (softmax with cross-entropy), δ_L = g - y (sigmoid with binary
+    cross-entropy) or δ_L = S'_L(z_L) ⊙ 2(g - y) (element-wise output with squared error);
+    otherwise :func:`output_delta_general`.
     The fused forms are exact and also stable where ∂C/∂g alone would overflow.
     """
     fused = loss.fused.get(output.name)
@@ -320,9 +380,12 @@ def output_delta(xp, output: Output, loss: Loss, Z, G, Y):
 def mean_loss(xp, output: Output, loss: Loss, Z, G, Y):
     """ℓ_τ = (1/n) Σ_i C_i (equation (1)) as a 0-D array, from z_L, g and the targets Y.
 
-    Where the loss has a form in the logits (cross-entropy after a softmax), it is evaluated
-    from z_L through log-sum-exp, which stays finite where ln g would not.
+    Where the loss has a form in the logits (cross-entropy after a softmax, binary
+    cross-entropy after a sigmoid), it is evaluated from z_L (through log-sum-exp or
+    softplus), which stays finite where ln g would not. The logits of an element-wise
+    output are z_L itself.
     """
     if loss.from_logits_xp is not None:
-        return xp.mean(loss.from_logits_xp(xp, output.logits_xp(xp, Z), Y))
+        logits = Z if output.logits_xp is None else output.logits_xp(xp, Z)
+        return xp.mean(loss.from_logits_xp(xp, logits, Y))
     return xp.mean(loss.value_xp(xp, G, Y))

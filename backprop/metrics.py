@@ -19,10 +19,14 @@ def predict_labels(net, X):
     Labels are 0-based (class k is g's column k), on the network's backend. For a network
     with one element-wise output (a sigmoid trained on 0/1 targets) g is read as the
     probability of class 1: the label is 1 where g > 1/2, else 0. A softmax of one class
-    (g = 1) gives class 0, its only one.
+    (g = 1) gives class 0, its only one. For several sigmoid outputs trained with
+    loss='binary_cross_entropy' (multi-label), the (n, p_L) 0/1 matrix 1{g_k > 1/2}: each
+    label on its own.
     """
     G = net.predict(X)
     xp = net.xp
+    if net.loss_function.binary_targets and G.shape[1] > 1:
+        return xp.astype(G > 0.5, xp.int64)
     if G.shape[1] == 1 and net.output_layer.activation is not None:
         return xp.astype(G[:, 0] > 0.5, xp.int64)
     return xp.astype(xp.argmax(G, axis=1), xp.int64)
@@ -34,7 +38,9 @@ def _labels(y, name: str, K: int | None = None) -> np.ndarray:
     if y.ndim != 1:
         raise ValueError(
             f"{name}: pass labels, not probabilities: got shape {y.shape}; {name} must be a "
-            f"1-D array of class labels of shape (n,) (bp.predict_labels(net, X) gives them)"
+            f"1-D array of class labels of shape (n,) (bp.predict_labels(net, X) gives them; "
+            f"for 0/1 label-indicator matrices, several labels per example, use "
+            f"bp.multilabel_accuracy)"
         )
     if y.size and (y.dtype.kind not in "iuf" or (
             y.dtype.kind == "f" and not np.all(np.isfinite(y) & (y == np.round(y))))):
@@ -74,6 +80,45 @@ def accuracy(y_true, y_pred) -> float:
     if y_true.size == 0:
         raise ValueError("accuracy needs at least one example; got 0 labels in y_true and y_pred")
     return float(np.mean(y_true == y_pred))
+
+
+def _indicators(Y, name: str) -> np.ndarray:
+    """Y as a 2-D int64 NumPy 0/1 matrix (one row per example, one column per label), or a
+    ValueError that says what it got."""
+    Y = check.to_host(Y, name)
+    if Y.ndim != 2:
+        raise ValueError(
+            f"{name} must be a 2-D 0/1 label-indicator matrix of shape (n, labels); got shape "
+            f"{Y.shape} (for class labels use bp.accuracy)"
+        )
+    if Y.dtype.kind not in "iufb" or not np.all((Y == 0) | (Y == 1)):
+        raise ValueError(
+            f"{name}: pass 0/1 label indicators, not probabilities: got values other than 0 "
+            f"and 1 (dtype {Y.dtype}); bp.predict_labels(net, X) gives them"
+        )
+    return Y.astype(np.int64)
+
+
+def multilabel_accuracy(Y_true, Y_pred, per: str = "example") -> float:
+    """How often multi-label predictions are right, for 0/1 label-indicator matrices.
+
+    per='example': (1/n) #{i : Y_pred[i] = Y_true[i] in every label}, the exact-match ratio
+    (scikit-learn's accuracy_score on indicator matrices). per='label': the fraction of all
+    n × labels entries that are right (1 - the Hamming loss). Y_true, Y_pred: (n, labels)
+    0/1 arrays of any backend, e.g. ``multilabel_accuracy(Y, bp.predict_labels(net, X))``.
+    """
+    if per not in ("example", "label"):
+        raise ValueError(f"per must be 'example' or 'label'; got {per!r}")
+    Y_true, Y_pred = _indicators(Y_true, "Y_true"), _indicators(Y_pred, "Y_pred")
+    if Y_true.shape != Y_pred.shape:
+        raise ValueError(
+            f"Y_true and Y_pred must have the same shape; got {Y_true.shape} and {Y_pred.shape}"
+        )
+    if Y_true.size == 0:
+        raise ValueError(f"multilabel_accuracy needs at least one example and one label; got "
+                         f"shape {Y_true.shape}")
+    right = Y_true == Y_pred
+    return float(np.mean(np.all(right, axis=1)) if per == "example" else np.mean(right))
 
 
 def confusion_matrix(y_true, y_pred, K: int) -> np.ndarray:

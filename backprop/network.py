@@ -24,8 +24,9 @@ from . import _validate as check
 from . import checkpoint, forward_mode, gradients, hessian, parameters
 from .activations import get_activation
 from .backend import backend_name, dtype_of, get_namespace, to_numpy
+from .gradients import weight_penalty
 from .losses import get_loss, get_output, mean_loss, output_delta
-from .settings import SETTINGS, dtype_name, settings
+from .settings import SETTINGS, dtype_name, penalty_strength, settings
 
 try:
     from . import _numpy_kernel
@@ -50,8 +51,10 @@ class Network:
         ('identity', 'logistic' (alias 'sigmoid'), 'relu', 'tanh').
     output : S_L: an element-wise name, 'softmax', or 'softmax_reduced' (K = p_L + 1 classes,
         class 0's logit fixed at 0).
-    loss : 'squared_error' (||y - g||^2) or 'cross_entropy' (-ln g_{y+1}); default: cross-entropy
-        for a softmax output, squared error otherwise.
+    loss : 'squared_error' (||y - g||^2), 'cross_entropy' (-ln g_{y+1}, softmax outputs, y a
+        class label) or 'binary_cross_entropy' (-Σ_k [y_k ln g_k + (1 - y_k) ln(1 - g_k)],
+        logistic outputs, y a 0/1 row: multi-label, or binary with p_L = 1); default:
+        cross-entropy for a softmax output, squared error otherwise.
     init : 'normal' (W and b drawn N(0, 1), the course's choice), 'xavier' (N(0, 2/(p_{l-1}+p_l)))
         or 'he' (N(0, 2/p_{l-1})); the last two start with b = 0.
     seed : seed (0 .. 2**63 - 1) of the NumPy Generator that draws θ (the same θ on every backend).
@@ -60,20 +63,25 @@ class Network:
     kernel : True (default): on NumPy, compute with the private kernel (the same equations,
         in place, faster); False: run the readable code of ``gradients.py`` on NumPy too. Not
         a setting of the network's mathematics: ``save`` does not store it.
+    alpha : α >= 0, the strength of a weight penalty (default 0: none). The training loss
+        becomes ℓ_τ = (1/n) Σ_i C_i + (α/2n) Σ_l ‖W_l‖² (weights only, n the rows of the
+        batch), scikit-learn's MLP ``alpha``; its gradient adds (α/n) W_l to ∂ℓ_τ/∂W_l.
+        Every loss, gradient, jvp, hvp, gradcheck, fit and save of the network includes it.
 
     These settings are read-only attributes (``net.p``, ``net.hidden``, ``net.output``,
-    ``net.loss_name``, ``net.init``, ``net.seed``, ``net.dtype``, ``net.backend``): a network
+    ``net.loss_name``, ``net.init``, ``net.seed``, ``net.dtype``, ``net.backend``,
+    ``net.alpha``): a network
     with other settings is a new ``Network`` or ``net.copy(backend=..., dtype=...)``.
     ``copy.deepcopy`` and ``pickle`` give an equal, independent network.
     """
 
     def __init__(self, p, hidden="relu", output="identity", loss=None, init="he", seed=0,
-                 dtype="float64", backend="numpy", kernel=True):
-        config = settings(p, hidden, output, loss, init, seed, dtype, backend)
+                 dtype="float64", backend="numpy", kernel=True, alpha=0.0):
+        config = settings(p, hidden, output, loss, init, seed, dtype, backend, alpha)
         self._setup(config, None, check.check_bool(kernel, "kernel"))
 
     @classmethod
-    def _from(cls, config: dict, theta, kernel: bool = True) -> Network:
+    def _from(cls, config: dict, theta, kernel: bool) -> Network:
         new = cls.__new__(cls)
         new._setup(dict(config), theta, kernel)
         return new
@@ -97,7 +105,8 @@ class Network:
         self._use_kernel, self._kernel = kernel, None
         if kernel and _numpy_kernel is not None and config["backend"] == "numpy":
             self._kernel = _numpy_kernel.Kernel(self._theta, self._layers, self._hidden,
-                                                self._output, self._loss, self.K)
+                                                self._output, self._loss, self.K,
+                                                config["alpha"])
 
     def __setattr__(self, name, value):
         if name in _FIXED:
@@ -120,6 +129,8 @@ class Network:
     seed = property(lambda self: self._config["seed"], doc="Seed of the initial θ.")
     dtype = property(lambda self: self._config["dtype"], doc="'float64' or 'float32'.")
     backend = property(lambda self: self._config["backend"], doc="The array library's name.")
+    alpha = property(lambda self: self._config["alpha"],
+                     doc="α of the weight penalty (α/2n) Σ_l ‖W_l‖² (0.0: none).")
     xp = property(lambda self: self._xp, doc="The array-API namespace of the backend.")
     L = property(lambda self: len(self._layers), doc="Number of layers L.")
     K = property(lambda self: self._output.n_outputs(self.p[-1]), doc="Length of g.")
@@ -196,9 +207,10 @@ class Network:
         """[(slice of W_l in θ, slice of b_l in θ) for l = 1..L]."""
         return [(layer.W, layer.b) for layer in self._layers]
 
-    def copy(self, backend: str | None = None, dtype=None, kernel=None) -> Network:
-        """An independent copy, optionally on another backend, in another dtype, or with the
-        NumPy kernel switched on or off (``kernel``; default: as this network has it).
+    def copy(self, backend: str | None = None, dtype=None, kernel=None, alpha=None) -> Network:
+        """An independent copy, optionally on another backend, in another dtype, with the
+        NumPy kernel switched on or off (``kernel``; default: as this network has it), or
+        with another weight penalty ``alpha``.
 
         θ is cast as ``net.theta = ...`` casts it: a ValueError naming dtype, not an inf,
         where an entry is beyond the new dtype's range (1e300 in float32).
@@ -208,6 +220,8 @@ class Network:
             config["backend"] = backend_name(get_namespace(backend))
         if dtype is not None:
             config["dtype"] = dtype_name(dtype)
+        if alpha is not None:
+            config["alpha"] = penalty_strength(alpha)
         theta = self.theta
         if config["dtype"] != self.dtype:
             numpy_xp = get_namespace("numpy")
@@ -232,7 +246,8 @@ class Network:
     # ------------------------------------------------------------------ checked input
     def checked_batch(self, X, y, names=("X", "y"), scratch=False):
         """(X, Y): the batch as arrays of the backend and dtype, Y the loss's target matrix
-        (one-hot rows e_{y+1} for labels, else (n, p_L)); errors name ``names``.
+        (one-hot rows e_{y+1} for labels, else (n, p_L): 0/1 entries for binary
+        cross-entropy); errors name ``names``.
 
         The input of ``batch_loss`` and ``batch_loss_and_gradient``. With ``scratch=True`` the
         one-hot rows may live in memory the next gradient call of this thread reuses.
@@ -246,7 +261,10 @@ class Network:
         if self._loss.classification:
             labels = check.check_labels(self.xp, y, n, self.K, names[1])
             return X, check.one_hot(self.xp, labels, self.K, self._dtype)
-        return X, check.check_targets(self.xp, y, n, self.p[-1], self._dtype, names[1])
+        Y = check.check_targets(self.xp, y, n, self.p[-1], self._dtype, names[1])
+        if self._loss.binary_targets:
+            return X, check.check_binary_targets(self.xp, Y, names[1])
+        return X, Y
 
     def checked_X(self, X, name="X"):
         """X as a finite (n, p_0) array of the backend and dtype; errors name ``name``."""
@@ -273,10 +291,14 @@ class Network:
         return self._forward(self.checked_X(X))[1][-1]
 
     def batch_loss(self, X, Y, theta=None):
-        """ℓ_τ = (1/n) Σ_i C_i as a 0-D backend array, for (X, Y) from ``checked_batch``, at
-        the network's θ or at another flat ``theta`` (the network's θ is not touched)."""
+        """ℓ_τ = (1/n) Σ_i C_i (+ the weight penalty (α/2n) Σ_l ‖W_l‖²) as a 0-D backend
+        array, for (X, Y) from ``checked_batch``, at the network's θ or at another flat
+        ``theta`` (the network's θ is not touched)."""
         zs, A = self._forward(X, theta)
-        return mean_loss(self.xp, self._output, self._loss, zs[-1], A[-1], Y)
+        at = (self._theta if theta is None or not self.alpha
+              else check.check_theta(self.xp, theta, self.dim_theta, self._dtype))
+        return mean_loss(self.xp, self._output, self._loss, zs[-1], A[-1], Y) + weight_penalty(
+            self.xp, self._layers, at, self.alpha, X.shape[0])
 
     def loss(self, X, y) -> float:
         """The training loss ℓ_τ = (1/n) Σ_i C_i(θ) (equation (1)), as a Python float."""
@@ -374,8 +396,9 @@ class Network:
         """Back-propagate the output errors: (∂ℓ_τ/∂θ flat, [Delta_1, ..., Delta_L]).
 
         δ_{l-1} = S'(z_{l-1}) ⊙ W_l^T δ_l for l = L, ..., 2 (Algorithm 1, line 10), for every
-        example at once, then ∂ℓ_τ/∂W_l = (1/n) Σ_i δ_l a_{l-1}^T and ∂ℓ_τ/∂b_l = (1/n) Σ_i δ_l
-        (:func:`backprop.gradients.backpropagate`, which this checks the input of).
+        example at once, then ∂ℓ_τ/∂W_l = (1/n) Σ_i δ_l a_{l-1}^T (+ (α/n) W_l with a weight
+        penalty) and ∂ℓ_τ/∂b_l = (1/n) Σ_i δ_l (:func:`backprop.gradients.backpropagate`,
+        which this checks the input of).
 
         activations: [a_0, ..., a_L] as returned by ``forward(X)``. Delta_L: shape (n, p_L),
         row i is δ_L of example i, usually ``bp.output_delta(...)``; any other δ_L (a wrong
@@ -388,6 +411,7 @@ class Network:
     def __repr__(self) -> str:
         hidden = self.hidden[0] if len(set(self.hidden)) == 1 else self.hidden
         kernel = "" if self._use_kernel else ", kernel=False"
+        kernel += f", alpha={self.alpha!r}" if self.alpha else ""
         return (
             f"Network({list(self.p)}, hidden={hidden!r}, output={self.output!r}, "
             f"loss={self.loss_name!r}, dtype={self.dtype!r}, backend={self.backend!r}"

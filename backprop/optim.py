@@ -17,6 +17,9 @@ the first step, in the network's array namespace and dtype, so the same optimise
 on NumPy, CuPy and array_api_strict. Nothing in ``step`` moves data to the host.
 
 ``OPTIMIZERS`` maps a short name to its class, so ``fit(..., optimizer="adam")`` works.
+
+:class:`LBFGS` is the exception: a quasi-Newton method whose iterations (a line search
+each) SciPy makes, so it has no ``step``; ``fit`` runs it through SciPy instead.
 """
 
 from __future__ import annotations
@@ -58,6 +61,7 @@ class Optimizer:
 
     name = "optimizer"
     full_batch = False  # True: meant for full-batch gradients (fit warns with mini-batches)
+    drives_loop = False  # True: makes its own iterations (fit hands it ℓ_τ and ∇ℓ_τ of θ)
     hyperparameters: tuple[str, ...] = ("lr",)
     state: tuple[str, ...] = ()
 
@@ -244,12 +248,87 @@ class Adam(Optimizer):
         theta -= step_size * self.m / (xp.sqrt(self.v) / root_bc2 + self.eps)
 
 
+def scipy_minimize():
+    """scipy.optimize.minimize, or a ModuleNotFoundError that says SciPy is needed and how
+    to install it (SciPy is an optional dependency, imported only here)."""
+    try:
+        from scipy.optimize import minimize
+    except ImportError as err:
+        raise ModuleNotFoundError(
+            "optimizer 'lbfgs' (backprop.LBFGS) runs SciPy's L-BFGS-B "
+            "(scipy.optimize.minimize), and scipy could not be imported; install it with "
+            "`pip install scipy` (or the package's extra: `pip install 'backprop-book[lbfgs]'`)",
+            name="scipy",
+        ) from err
+    return minimize
+
+
+def _check_tolerance(value, name: str) -> float:
+    """A finite real number >= 0 (a stopping tolerance), as a Python float."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number >= 0; got {type(value).__name__}")
+    value = float(value)
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite number >= 0; got {name}={value!r}")
+    return value
+
+
+class LBFGS(Optimizer):
+    """L-BFGS: θ_{t+1} = θ_t - α_t H_t ∇ℓ_τ(θ_t), H_t built from the last m pairs (Δθ, Δg).
+
+    A quasi-Newton method: H_t approximates the inverse Hessian from the secant pairs
+    s_k = θ_{k+1} - θ_k, y_k = ∇ℓ_τ(θ_{k+1}) - ∇ℓ_τ(θ_k) of the last m steps (the two-loop
+    recursion), and α_t comes from a line search (Moré-Thuente, strong Wolfe conditions), so
+    an iteration may spend several gradients. It runs SciPy's implementation,
+    ``scipy.optimize.minimize(fun, θ_0, jac=True, method="L-BFGS-B")`` on the flat θ in
+    float64 (scikit-learn's MLP solver="lbfgs" does the same), with ``fun(θ) = (ℓ_τ, ∇ℓ_τ)``
+    from one forward and one backward pass.
+
+    Full-batch only: ``fit`` refuses a batch_size. It makes its own iterations, so
+    ``step`` is refused; ``fit`` fills the History after each iteration (SciPy's callback).
+    It may end before the stopping rule when SciPy's own tests hold: max_k |∂ℓ_τ/∂θ_k| <=
+    ``gtol``, or a relative decrease of ℓ_τ below ``ftol`` (``history.converged``), or
+    after ``max_evaluations`` gradients. m = ``m`` (SciPy's maxcor). SciPy is an optional
+    dependency: without it, LBFGS() raises ModuleNotFoundError saying how to install it.
+    """
+
+    name = "lbfgs"
+    full_batch = True
+    drives_loop = True
+    hyperparameters = ("m", "gtol", "ftol", "max_evaluations")
+
+    def __init__(self, m: int = 10, gtol: float = 1e-5, ftol: float = 2.220446049250313e-09,
+                 max_evaluations: int = 15000):
+        scipy_minimize()  # fail here, before any training, when SciPy is missing
+        super().__init__()
+        self.m = check.check_int(m, "m", minimum=1)
+        self.gtol = _check_tolerance(gtol, "gtol")
+        self.ftol = _check_tolerance(ftol, "ftol")
+        self.max_evaluations = check.check_int(max_evaluations, "max_evaluations", minimum=1)
+
+    def update(self, net, grad) -> None:
+        raise TypeError(
+            "LBFGS makes its iterations inside scipy.optimize.minimize (each one a line "
+            "search, possibly several gradients), not one step per gradient: train with "
+            "bp.fit(net, X, y, optimizer='lbfgs', iterations=...)"
+        )
+
+    def minimize(self, fun, theta0, iterations: int, callback):
+        """SciPy's result of L-BFGS-B on ``fun(θ) -> (ℓ, ∇ℓ)`` from θ_0 (float64 NumPy), at
+        most ``iterations`` iterations, ``callback(intermediate_result)`` after each one."""
+        minimize = scipy_minimize()
+        return minimize(fun, theta0, jac=True, method="L-BFGS-B", callback=callback,
+                        options={"maxiter": iterations, "maxcor": self.m, "gtol": self.gtol,
+                                 "ftol": self.ftol, "maxfun": self.max_evaluations})
+
+
 OPTIMIZERS: dict[str, type[Optimizer]] = {
     "steepest_descent": SteepestDescent,
     "sgd": SGD,
     "barzilai_borwein": BarzilaiBorwein,
     "momentum": Momentum,
     "adam": Adam,
+    "lbfgs": LBFGS,
 }
 
 
@@ -257,7 +336,8 @@ def get_optimizer(optimizer) -> Optimizer:
     """An Optimizer instance: ``optimizer`` itself, or ``OPTIMIZERS[name]()`` for a name.
 
     Every name gives its class with the documented defaults (SGD, SteepestDescent and
-    Momentum: lr = 0.005; Adam: lr = 1e-3; BarzilaiBorwein: lr0 = 1e-3).
+    Momentum: lr = 0.005; Adam: lr = 1e-3; BarzilaiBorwein: lr0 = 1e-3; LBFGS: m = 10,
+    SciPy's tolerances).
     """
     if isinstance(optimizer, Optimizer):
         return optimizer

@@ -6,6 +6,8 @@ network with other settings is a new one, or ``net.copy(backend=..., dtype=...)`
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Sequence
 
 import numpy as np
@@ -16,7 +18,7 @@ from .backend import backend_name, get_namespace
 from .losses import get_loss, get_output
 from .parameters import INITS
 
-SETTINGS = ("p", "hidden", "output", "loss_name", "init", "seed", "dtype", "backend")
+SETTINGS = ("p", "hidden", "output", "loss_name", "init", "seed", "dtype", "backend", "alpha")
 SEED_MAX = 2**63 - 1  # a seed is stored as an int64 (backprop.save)
 
 
@@ -59,8 +61,22 @@ def hidden_names(hidden, p) -> tuple[str, ...]:
     return tuple(get_activation(h, "hidden").name for h in hidden)
 
 
-def settings(p, hidden, output, loss, init, seed, dtype, backend) -> dict:
-    """The checked settings of ``Network(p, hidden, output, loss, init, seed, dtype, backend)``."""
+def penalty_strength(alpha) -> float:
+    """α of the weight penalty (α/2n) Σ_l ‖W_l‖²: a finite real number >= 0, as a float."""
+    if isinstance(alpha, (bool, np.bool_)) or not isinstance(alpha, numbers.Real):
+        raise TypeError(
+            f"alpha must be a real number >= 0 (the strength of the weight penalty); got "
+            f"{check._describe(alpha)}"
+        )
+    value = float(alpha)
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"alpha must be a finite number >= 0; got alpha={alpha!r}")
+    return value
+
+
+def settings(p, hidden, output, loss, init, seed, dtype, backend, alpha=0.0) -> dict:
+    """The checked settings of ``Network(p, hidden, output, loss, init, seed, dtype, backend,
+    alpha=...)``."""
     p = widths(p)
     hidden = hidden_names(hidden, p)
     head = get_output(output)
@@ -68,9 +84,16 @@ def settings(p, hidden, output, loss, init, seed, dtype, backend) -> dict:
         loss = "cross_entropy" if head.logits_xp is not None else "squared_error"
     cost = get_loss(loss)
     if cost.classification and head.logits_xp is None:
+        hint = ("; for one sigmoid per output (0/1 targets, multi-label) use "
+                "loss='binary_cross_entropy'" if head.name == "logistic" else "")
         raise ValueError(
             f"loss='cross_entropy' needs output='softmax' or 'softmax_reduced' (g must be a "
-            f"probability vector); got output={output!r}"
+            f"probability vector); got output={output!r}{hint}"
+        )
+    if cost.binary_targets and head.name != "logistic":
+        raise ValueError(
+            f"loss='binary_cross_entropy' needs output='logistic' (alias 'sigmoid': g_k is the "
+            f"probability that label k applies); got output={output!r}"
         )
     if head.name == "softmax_reduced" and not cost.classification:
         raise ValueError(
@@ -83,4 +106,4 @@ def settings(p, hidden, output, loss, init, seed, dtype, backend) -> dict:
         raise ValueError(f"seed must lie in 0 .. 2**63 - 1 (it is saved as an int64); got {seed}")
     return {"p": p, "hidden": hidden, "output": head.name, "loss_name": cost.name, "init": init,
             "seed": seed, "dtype": dtype_name(dtype),
-            "backend": backend_name(get_namespace(backend))}
+            "backend": backend_name(get_namespace(backend)), "alpha": penalty_strength(alpha)}

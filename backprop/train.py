@@ -30,6 +30,7 @@ import numpy as np
 
 from . import _validate as check
 from .backend import to_numpy
+from .gradients import weight_penalty
 from .history import DivergenceError, History
 from .losses import mean_loss
 from .network import Network
@@ -121,6 +122,12 @@ def _checked_run(net, X, y, optimizer, batch_size, iterations, epochs, replaceme
         raise ValueError(
             f"batch_size must be at most n = {n} (the number of training examples); got {B}"
         )
+    if opt.drives_loop and (B < n or replacement):
+        raise ValueError(
+            f"{type(opt).__name__} takes full-batch steps (its line search needs the same "
+            f"loss at every trial θ): leave batch_size=None (or n = {n}) and "
+            f"replacement=False; got batch_size={batch_size!r}, replacement={replacement!r}"
+        )
     if opt.full_batch and B < n:
         warnings.warn(f"{type(opt).__name__} is meant for full-batch gradients; with batches of "
                       f"{B} of {n} rows its steps mix two batches' gradients", stacklevel=3)
@@ -138,7 +145,8 @@ def _checked_run(net, X, y, optimizer, batch_size, iterations, epochs, replaceme
         T=iterations if iterations is not None else epochs * ipe, replacement=replacement,
         every=ipe if evaluate_every is None else evaluate_every, seed=seed, progress=progress,
         stopper=None if early_stopping is None else EarlyStopping(early_stopping),
-        hook=loss_and_gradient, classification=bool(net.loss_function.classification))
+        hook=loss_and_gradient, classification=bool(net.loss_function.classification),
+        binary=bool(net.loss_function.binary_targets))
 
 
 class _Records:
@@ -146,13 +154,18 @@ class _Records:
 
     def __init__(self, net, run):
         xp = net.xp
-        self.losses, self.times = [], []  # times: clock readings, made relative to t0
+        # times: clock readings, made relative to t0 (0 where they already are)
+        self.losses, self.times, self.calls = [], [], []
         self.t0 = 0.0
         self.evaluated_at, self.train = [], []  # train/val: (loss, accuracy) pairs
         self.val = []
-        self.labels = xp.argmax(run.Y, axis=1) if run.classification else None
-        self.labels_v = (xp.argmax(run.Yv, axis=1)
-                         if run.classification and run.Xv is not None else None)
+        # what accuracy compares the outputs with: class labels, or the 0/1 target matrix
+        self.labels = self.labels_v = None
+        if run.classification:
+            self.labels = xp.argmax(run.Y, axis=1)
+            self.labels_v = None if run.Xv is None else xp.argmax(run.Yv, axis=1)
+        elif run.binary:
+            self.labels, self.labels_v = run.Y, run.Yv
 
     def evaluate(self, net, run, t: int):
         """Evaluate on the whole sets after t steps; (train loss, val loss) as floats."""
@@ -173,10 +186,13 @@ class _Records:
 
     def history(self, net, run, **flags) -> History:
         xp = net.xp
-        acc = run.classification
+        acc = run.classification or run.binary
         return History(
             loss=np.asarray(self.losses, dtype=np.float64),
             time=np.asarray(self.times, dtype=np.float64) - self.t0,
+            # one gradient per step, unless the optimiser counted its own (L-BFGS)
+            gradient_calls=np.asarray(self.calls or range(1, len(self.losses) + 1),
+                                      dtype=np.int64),
             evaluated_at=np.asarray(self.evaluated_at, dtype=np.int64),
             train_loss=_to_floats(xp, [v[0] for v in self.train]),
             val_loss=_to_floats(xp, [v[0] for v in self.val]),
@@ -188,13 +204,22 @@ class _Records:
 
 
 def _evaluate(net, X, Y, labels):
-    """(ℓ_τ, accuracy or None) on a whole checked set, as backend scalars."""
+    """(ℓ_τ, accuracy or None) on a whole checked set, as backend scalars.
+
+    Accuracy: the fraction of rows whose class (argmax g) is the label, or, for 0/1 targets
+    (binary cross-entropy), whose every label is right (g_k > 1/2 exactly where y_k = 1).
+    """
     xp = net.xp
     Z, A = net.forward(X)  # X is checked: on NumPy its check is one pass
-    loss = mean_loss(xp, net.output_layer, net.loss_function, Z[-1], A[-1], Y)
+    loss = mean_loss(xp, net.output_layer, net.loss_function, Z[-1], A[-1], Y) + weight_penalty(
+        xp, net.layers, net.theta_buffer, net.alpha, X.shape[0])
     if labels is None:
         return loss, None
-    return loss, xp.mean(xp.astype(xp.argmax(A[-1], axis=1) == labels, A[-1].dtype))
+    if labels.ndim == 2:  # 0/1 targets: a row is right when all its labels are
+        right = xp.all((A[-1] > 0.5) == (labels == 1), axis=1)
+    else:
+        right = xp.argmax(A[-1], axis=1) == labels
+    return loss, xp.mean(xp.astype(right, A[-1].dtype))
 
 
 def _to_floats(xp, values) -> np.ndarray:
@@ -368,6 +393,83 @@ def _loop(net, run, rec, bar) -> bool:
     return False
 
 
+def _minimize_loop(net, run, rec, bar) -> bool:
+    """The iterations of an optimiser that makes its own (L-BFGS through SciPy); True when
+    early stopping ended them.
+
+    The optimiser gets fun(θ) = (ℓ_τ(θ), ∇ℓ_τ(θ)) on the full batch, in float64 NumPy, from
+    the network's gradient (or the hook); θ_0 is the network's θ. After each iteration its
+    callback records what ``_loop`` records for a step: the loss at θ_{t-1}, the time, the
+    gradients spent so far, an evaluation every ``run.every`` iterations, the early stopper
+    (StopIteration ends SciPy's loop). ``run.backup`` holds the last accepted iterate θ_t,
+    to which θ returns when a trial point of a line search has a loss that is not finite
+    (DivergenceError) or the run is interrupted. ``run.converged`` says whether SciPy's own
+    tolerances ended the run.
+    """
+    xp, opt, theta, backup, T, every, hook = (net.xp, run.opt, net.theta_buffer, run.backup,
+                                              run.T, run.every, run.hook)
+    gradient, isfinite, clock = net.batch_loss_and_gradient, math.isfinite, time.perf_counter
+    state = SimpleNamespace(t=run.t, calls=0, previous=None)
+    t0 = clock()
+
+    def fun(x):
+        theta[...] = xp.asarray(x, dtype=theta.dtype)
+        if hook is None:
+            loss, grad = gradient(run.X, run.Y)
+        else:
+            try:
+                loss, grad = _hook_result(hook(None), net)
+            except (TypeError, ValueError) as err:
+                theta[...] = backup
+                run.t = state.t
+                err.history = _finish(net, run, rec, False, False)
+                raise
+        loss, state.calls = float(loss), state.calls + 1
+        grad = np.asarray(to_numpy(grad), dtype=np.float64)
+        finite_grad = bool(np.all(np.isfinite(grad)))
+        if not (isfinite(loss) and finite_grad):
+            theta[...] = backup  # a trial point of the line search: back to θ_t
+            run.t = state.t
+            if not isfinite(loss):
+                _diverged(net, run, rec, loss, "batch loss")
+            _diverged(net, run, rec, math.nan, "batch gradient")  # NaN or inf entries
+        if state.previous is None:
+            state.previous = loss  # ℓ(θ_0), the loss of the first iteration
+        return loss, grad
+
+    def callback(intermediate_result):
+        theta[...] = xp.asarray(intermediate_result.x, dtype=theta.dtype)
+        backup[...] = theta
+        rec.losses.append(state.previous)  # the loss at θ_{t-1}
+        rec.times.append(clock() - t0)
+        rec.calls.append(state.calls)
+        state.previous = float(intermediate_result.fun)
+        state.t += 1
+        t = run.t = state.t
+        if bar is not None:
+            bar.update(1)
+        if t % every == 0 or t == T:
+            train = _evaluation(net, run, rec, t)
+            if bar is not None:
+                bar.set_postfix(train_loss=f"{train:.4g}", refresh=False)
+            if run.stop and t < T:
+                raise StopIteration  # SciPy ends its loop and returns the last iterate
+
+    theta0 = np.asarray(to_numpy(theta), dtype=np.float64)
+    run.in_step = True  # from here on θ may hold a trial point: backup is the iterate
+    try:
+        result = opt.minimize(fun, theta0, T - run.t, callback)
+    except KeyboardInterrupt:
+        run.t = state.t
+        raise
+    theta[...] = backup
+    run.in_step = False
+    run.converged = result.status == 0 and not run.stop  # SciPy's gtol / ftol held
+    if not rec.evaluated_at or rec.evaluated_at[-1] != state.t:
+        _evaluation(net, run, rec, state.t)  # the last iterate, between two evaluations
+    return bool(run.stop) and state.t < T
+
+
 def _evaluation(net, run, rec, t: int) -> float:
     """Evaluate after t steps, check the losses, tell the early stopper; the training loss.
 
@@ -390,7 +492,7 @@ def _diverged(net, run, rec, loss, what):
     """θ back to the best one under early stopping, else to the last finite iterate; then a
     DivergenceError carrying the History."""
     theta, stopper = net.theta_buffer, run.stopper
-    step = run.t + (what == "batch loss")
+    step = run.t + what.startswith("batch")  # a batch's loss or gradient: the next step
     if stopper is not None and stopper.best_theta is not None:
         e = stopper.best_evaluation
         theta[...] = stopper.best_theta
@@ -423,7 +525,12 @@ def fit(net, X, y, optimizer="sgd", batch_size=None, iterations=None, epochs=Non
     optimizer : a :mod:`backprop.optim` instance (``SGD(lr=0.005)``, ``Adam()``, ...) or a
         name from ``backprop.optim.OPTIMIZERS`` (default 'sgd': SGD(lr=0.005)), each with its
         documented defaults; it is reset at the start of every fit. A full-batch method
-        (Barzilai-Borwein) given mini-batches warns.
+        (Barzilai-Borwein) given mini-batches warns. 'lbfgs' (:class:`~backprop.optim.LBFGS`,
+        SciPy's L-BFGS-B) makes its own iterations, a line search each: full batch only
+        (batch_size=None), ``history.gradient_calls`` counts the gradients it spent, and
+        ``history.converged`` says whether SciPy's tolerances ended it before the stopping
+        rule. Its trial points are no iterates: a loss that is not finite at one raises
+        :class:`DivergenceError` with θ at the last iterate.
     batch_size : None for the full batch (every iteration uses all n rows, in order), or
         an integer 1..n.
     iterations, epochs : the stopping rule; give exactly one. An epoch is ceil(n / batch_size)
@@ -470,7 +577,7 @@ def fit(net, X, y, optimizer="sgd", batch_size=None, iterations=None, epochs=Non
     run = _checked_run(net, X, y, optimizer, batch_size, iterations, epochs, replacement, seed,
                        validation, early_stopping, progress, evaluate_every, loss_and_gradient)
     run.opt.reset()
-    run.t, run.in_step, run.stop = 0, False, False
+    run.t, run.in_step, run.stop, run.converged = 0, False, False, False
     run.backup = net.xp.asarray(net.theta_buffer, copy=True)
     rec = _Records(net, run)
     bar = None
@@ -482,12 +589,13 @@ def fit(net, X, y, optimizer="sgd", batch_size=None, iterations=None, epochs=Non
     try:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
             _evaluation(net, run, rec, 0)  # patience >= 1 cannot run out at evaluation 0
-            stopped_early = _loop(net, run, rec, bar)
+            loop = _minimize_loop if run.opt.drives_loop else _loop
+            stopped_early = loop(net, run, rec, bar)
     except KeyboardInterrupt as stop:
         interrupted = True
         if run.in_step:  # θ may be between two iterates: back to the last completed one
             net.theta_buffer[...] = run.backup
-            del rec.losses[run.t :], rec.times[run.t :]
+            del rec.losses[run.t :], rec.times[run.t :], rec.calls[run.t :]
         rec.truncate(run)
         stop.history = _finish(net, run, rec, stopped_early, interrupted)
         raise
@@ -501,4 +609,5 @@ def _finish(net, run, rec, stopped_early, interrupted) -> History:
     """Restore the best θ under early stopping; the History of the run."""
     if run.stopper is not None and run.stopper.best_theta is not None:
         net.theta_buffer[...] = run.stopper.best_theta
-    return rec.history(net, run, stopped_early=stopped_early, interrupted=interrupted)
+    return rec.history(net, run, stopped_early=stopped_early, interrupted=interrupted,
+                       converged=run.converged)

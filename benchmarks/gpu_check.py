@@ -67,7 +67,8 @@ CUPY_REASON = "CuPy with a CUDA device is not available (bp.cupy_available() is 
 # Test modules with no CuPy case that import, at module level, what the image lacks (bs4,
 # dask, nbclient, jupyterlab) or need a built book; tests/test_gpu_check.py checks that they
 # hold no gpu-marked test, and the dry run that every other module collects on the image.
-IGNORED_TESTS = ("tests/test_book_html.py", "tests/test_reader_install.py",
+IGNORED_TESTS = ("tests/test_book_html.py", "tests/test_explorables_html.py",
+                 "tests/test_reader_install.py",
                  "tests/test_pdf.py", "tests/test_distributed.py",
                  "tests/test_hostile_part4.py", "tests/test_lab.py")
 # pip download's target: the lent image's Python (README of the device tool).

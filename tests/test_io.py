@@ -201,7 +201,8 @@ def test_missing_file_and_bad_backend(saved, tmp_path):
 
 def test_file_layout(saved):
     entries = _entries(saved)
-    assert set(entries) == set(io.KEYS)
+    assert set(entries) == set(io.KEYS) | set(io.OPTIONAL_KEYS)
+    assert entries["alpha"].dtype == np.float64 and float(entries["alpha"]) == 0.0
     assert str(entries["format"]) == "backprop.Network" and int(entries["version"]) == 1
     assert entries["theta"].dtype == np.float64 and entries["theta"].shape == (54,)
     assert list(entries["p"]) == [3, 5, 4, 2] and list(entries["hidden"]) == ["tanh", "tanh"]

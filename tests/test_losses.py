@@ -253,7 +253,8 @@ def test_network_cross_entropy_finite_for_logits_1e4(backend, output_name):
 def test_unknown_output_and_loss_names():
     with pytest.raises(ValueError, match=r"output must be one of \[.*'softmax'.*\]; got 'softmin'"):
         get_output("softmin")
-    with pytest.raises(ValueError, match=r"loss must be one of \['cross_entropy', 'squared_error'\]; got 'hinge'"):
+    with pytest.raises(ValueError, match=r"loss must be one of \['binary_cross_entropy', 'cross_entropy', "
+                       r"'squared_error'\]; got 'hinge'"):
         get_loss("hinge")
 
 

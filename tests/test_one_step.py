@@ -117,9 +117,20 @@ def test_the_readable_code_and_the_kernel_give_the_same_numbers():
         assert readable.kept_workspaces() == [] and len(net.kept_workspaces()) == 1
 
 
+def test_the_tape_keeps_float32_on_the_reduced_softmax():
+    # [0, z] is z times a constant matrix of the network's dtype, not a float64 one
+    net, X, y = _setup(["relu", "tanh"], "softmax_reduced", "cross_entropy")
+    net32 = net.copy(dtype="float32")
+    tape = bp.autodiff.gradient(net32, X.astype(np.float32), y)
+    assert tape.dtype == np.float32
+    np.testing.assert_allclose(tape, net32.gradient(X.astype(np.float32), y), rtol=2e-5,
+                               atol=1e-6)
+
+
 def test_the_kernel_switch_is_kept_by_copies_and_pickles_and_checked():
     readable = bp.Network([2, 3, 1], kernel=False)
-    assert "kernel=False" in repr(readable) and "kernel" not in repr(bp.Network([2, 3, 1]))
+    assert repr(readable).endswith(", backend='numpy', kernel=False, dim_theta=13)")
+    assert "kernel" not in repr(bp.Network([2, 3, 1]))
     assert not pickle.loads(pickle.dumps(readable)).kernel
     assert not readable.copy(dtype="float32").kernel
     assert readable.copy(kernel=True).kernel

@@ -247,7 +247,8 @@ def test_get_optimizer_by_name_and_bad_types():
     assert get_optimizer("sgd").lr == 0.005
     opt = bp.Momentum(0.1)
     assert get_optimizer(opt) is opt
-    assert set(OPTIMIZERS) == {"steepest_descent", "sgd", "barzilai_borwein", "momentum", "adam"}
+    assert set(OPTIMIZERS) == {"steepest_descent", "sgd", "barzilai_borwein", "momentum", "adam",
+                               "lbfgs"}
     with pytest.raises(ValueError, match="must be one of"):
         get_optimizer("rmsprop")
     with pytest.raises(TypeError, match="instance"):
@@ -269,7 +270,8 @@ def test_every_offered_name_trains_with_its_documented_defaults(name):
     opt = get_optimizer(name)
     assert type(opt) is OPTIMIZERS[name]
     defaults = {"sgd": ("lr", 0.005), "steepest_descent": ("lr", 0.005),
-                "momentum": ("lr", 0.005), "adam": ("lr", 1e-3), "barzilai_borwein": ("lr0", 1e-3)}
+                "momentum": ("lr", 0.005), "adam": ("lr", 1e-3), "barzilai_borwein": ("lr0", 1e-3),
+                "lbfgs": ("m", 10)}
     key, value = defaults[name]
     assert getattr(opt, key) == value
     bp.fit(net, X, y, optimizer=name, iterations=30)

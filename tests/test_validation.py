@@ -249,7 +249,8 @@ def test_unknown_hidden_name_in_a_list(backend):
 
 
 def test_unknown_loss_name(backend):
-    with pytest.raises(ValueError, match=r"loss must be one of \['cross_entropy', 'squared_error'\]; got 'l1'"):
+    with pytest.raises(ValueError, match=r"loss must be one of \['binary_cross_entropy', "
+                       r"'cross_entropy', 'squared_error'\]; got 'l1'"):
         bp.Network([2, 3, 1], loss="l1", backend=backend)
 
 

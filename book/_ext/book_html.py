@@ -21,6 +21,9 @@
   the numbered chapters counted per page (``_page_numbers``).
 * ``<meta name="description">``: the page's first paragraph (its formulas as plain text),
   shortened to about 160 characters; pages without one get ``book_description``.
+
+It sets up ``book_downloads`` (the reader's downloads) and ``book_explorables`` (the scripts
+of the interactive figures, on the pages that have one).
 """
 
 from __future__ import annotations
@@ -576,6 +579,7 @@ def _html_visitors_for_single_page(app) -> None:
 
 def setup(app):
     app.setup_extension("book_downloads")  # the reader's downloads and the citation
+    app.setup_extension("book_explorables")  # the scripts of the explorable figures
     try:  # the single-page build of the PDF edition (make pdf)
         from sphinx_jupyterbook_latex.nodes import HiddenCellNode
     except ImportError:
