@@ -148,7 +148,7 @@ bench: $(STAMP)
 # bench-gpu, on a GPU machine with network: requirements-gpu.txt brings CuPy for CUDA 12 with
 # NVRTC (~3 GB; for CUDA 13 install cupy-cuda13x[ctk] instead), then the same check.
 bench-gpu: $(STAMP)
-	$(PY) -m pip install --quiet -r requirements-gpu.txt -r benchmarks/requirements.txt
+	$(PY) -m pip install --quiet -r requirements-gpu.txt -r benchmarks/requirements.txt "jax[cuda12]==0.10.2"
 	$(PY) benchmarks/gpu_check.py --installed
 
 # A lent GPU machine reaches no network: its image lacks only the wheels of

@@ -21,6 +21,7 @@ It takes arrays and returns arrays; it imports nothing from ``network.py``.
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
 
@@ -207,6 +208,23 @@ def delta_back(Delta, W, dS, A, T):
     dS(A, T)
 
 
+def delta_back_in_blocks(Delta, W, dS, A, T):
+    """delta_back block by block of rows, T holding one block (a batch larger than T)."""
+    rows, n = T.shape[0], A.shape[0]
+    for r0 in range(0, n, rows):
+        r1 = min(r0 + rows, n)
+        delta_back(Delta[r0:r1], W, dS, A[r0:r1], T[: r1 - r0])
+
+
+def in_row_blocks(S, Z, zeros):
+    """a = S(z) written over Z block by block of rows, against a block of zeros."""
+    rows, n = zeros.shape[0], Z.shape[0]
+    for r0 in range(0, n, rows):
+        r1 = min(r0 + rows, n)
+        S(Z[r0:r1], zeros[: r1 - r0])
+    return Z
+
+
 # ----------------------------------------------------------------------------- workspaces
 
 
@@ -217,11 +235,13 @@ class Workspace:
     Zt: Z_L^T, then Delta_L^T (p_L, n); Gt: one more (p_L, n) array; Y: one-hot rows (n, K);
     m, s: per-example maxima and sums over the classes (n,); ones: (n,) ones for column sums;
     block[l]: a block of rows of Delta_{l+1} W_{l+1}; zeros[l]: a block of zeros of width p_l
-    (never written); one_block: True when one block holds the whole batch.
+    (never written); one_block: True when one block holds the whole batch; out_views: None, or
+    (out, its per-layer views) for the last ``out`` buffer a call wrote its gradient into;
+    steps: None, or the per-layer arguments of the kernel's calls (Kernel.steps).
     """
 
     __slots__ = ("hidden", "Zt", "Gt", "Y", "m", "s", "ones", "block", "zeros", "one_block",
-                 "nbytes")
+                 "nbytes", "out_views", "steps")
 
     @staticmethod
     def layout(p, K: int, dtype, n: int):
@@ -247,6 +267,7 @@ class Workspace:
         self.block = [None] + [block[: rows * p[l]].reshape(rows, p[l]) for l in range(1, L)]
         zeros = np.zeros(rows * widest, dtype=dtype)
         self.zeros = [None] + [zeros[: rows * p[l]].reshape(rows, p[l]) for l in range(1, L)]
+        self.out_views = self.steps = None
 
 
 class WorkspaceCache:
@@ -307,6 +328,7 @@ class Kernel:
         self.p = (layers[0].shape[1],) + tuple(layer.shape[0] for layer in layers)
         self.L, self.K, self.dtype = len(layers), K, theta.dtype
         self.dim_theta, self.layers, self.alpha, self.theta = theta.shape[0], layers, alpha, theta
+        self.slices = [(layer.W, layer.shape, layer.b) for layer in layers]
         self.W = [theta[layer.W].reshape(layer.shape) for layer in layers]
         self.WT = [W.T for W in self.W]
         self.b = [theta[layer.b] for layer in layers]
@@ -374,53 +396,57 @@ class Kernel:
         gradient's slices, and Delta_{l-1} = (Delta_l W_l) ⊙ S'(A_{l-1}) overwrites A_{l-1}.
         Positional out= arguments: a little less overhead per call.
         """
-        n, L, layers, flags = X.shape[0], self.L, self.layers, X.flags
+        n, flags = X.shape[0], X.flags
         if not (flags.c_contiguous or flags.f_contiguous):
             X = np.ascontiguousarray(X)  # strided input: BLAS needs one unit stride
         ws = self.workspaces.get(n)
-        grad = np.empty(self.dim_theta, dtype=self.dtype) if out is None else out
-        dot, WT, b = np.dot, self.WT, self.b
+        forward, backward = ws.steps or self.steps(ws)
+        if out is None:
+            grad = np.empty(self.dim_theta, dtype=self.dtype)
+            gW, gb = self.gradient_views(grad)
+        else:  # a buffer given again (a training loop's) keeps its views
+            grad, kept = out, ws.out_views
+            if kept is None or kept[0] is not out:
+                ws.out_views = kept = (out, self.gradient_views(out))
+            gW, gb = kept[1]
         A = [X]  # a_0, ..., a_{L-1}
-        for l in range(1, L):  # hidden layers 1..L-1
-            Z = affine(A[l - 1], WT[l - 1], b[l - 1], ws.hidden[l - 1])
-            A.append(self._activate(ws, l, Z))
+        for WT, b, H, S, zeros in forward:  # hidden layers 1..L-1
+            A.append(S(affine(A[-1], WT, b, H), zeros))
         Zt = affine(self.W[-1], A[-1].T, self.b_col, ws.Zt)  # Z_L^T, (p_L, n)
         loss, Delta = self.output_form(ws, Zt, Y, n, with_loss, self.output, self.loss)
-        ones = ws.ones
-        for l in range(L, 0, -1):
-            layer = layers[l - 1]
-            dot(Delta.T, A[l - 1], grad[layer.W].reshape(layer.shape))  # Σ_i δ_l a_{l-1}^T
-            dot(ones, Delta, grad[layer.b])  # Σ_i δ_l = 1^T Delta_l
-            if l == 1:
-                break
-            Delta = self._delta_back(ws, Delta, l, A[l - 1])
+        dot, ones, l = np.dot, ws.ones, self.L
+        for back, W, dS, T in backward:  # l = L, ..., 2
+            dot(Delta.T, A[l - 1], gW[l - 1])  # Σ_i δ_l a_{l-1}^T
+            dot(ones, Delta, gb[l - 1])  # Σ_i δ_l = 1^T Delta_l
+            back(Delta, W, dS, A[l - 1], T)  # Delta_{l-1}, written over a_{l-1}
+            Delta, l = A[l - 1], l - 1
+        dot(Delta.T, X, gW[0])  # l = 1; Delta_0 is never needed
+        dot(ones, Delta, gb[0])
         if self.alpha:
-            add_weight_penalty_gradient(_xp, layers, self.theta, self.alpha, n, grad)
+            add_weight_penalty_gradient(_xp, self.layers, self.theta, self.alpha, n, grad)
             if loss is not None:
-                loss = loss + weight_penalty(_xp, layers, self.theta, self.alpha, n)
+                loss = loss + weight_penalty(_xp, self.layers, self.theta, self.alpha, n)
         return loss, grad
 
-    def _activate(self, ws, l, Z):
-        """a_l = S_l(z_l) over Z for a hidden layer l, in blocks of rows against ws.zeros
-        when the batch needs several."""
-        (S, inplace), zeros = self.S[l - 1], ws.zeros[l]
-        if ws.one_block or not inplace:
-            return S(Z, zeros if ws.one_block else None)
-        rows, n = zeros.shape[0], Z.shape[0]
-        for r0 in range(0, n, rows):
-            r1 = min(r0 + rows, n)
-            S(Z[r0:r1], zeros[: r1 - r0])
-        return Z
+    def steps(self, ws):
+        """The per-layer arguments of a call on workspace ``ws``, made at its first call and
+        kept there: forward, (W_l^T, b_l, Z_l's array, S_l, zeros) for l = 1..L-1, S_l over
+        row blocks where the batch needs several; backward, (delta_back or its form in
+        blocks, W_l, S'_{l-1}, the block for Delta_l W_l) for l = L..2."""
+        forward = []
+        for l in range(1, self.L):
+            S, inplace = self.S[l - 1]
+            zeros = ws.zeros[l] if ws.one_block or inplace else None
+            if inplace and not ws.one_block:
+                S = functools.partial(in_row_blocks, S)
+            forward.append((self.WT[l - 1], self.b[l - 1], ws.hidden[l - 1], S, zeros))
+        back = delta_back if ws.one_block else delta_back_in_blocks
+        backward = [(back, self.W[l - 1], self.dS[l - 2], ws.block[l - 1])
+                    for l in range(self.L, 1, -1)]
+        ws.steps = forward, backward
+        return ws.steps
 
-    def _delta_back(self, ws, Delta, l, A):
-        """Delta_{l-1} = (Delta_l W_l) ⊙ S'(A_{l-1}) for l >= 2, written over A = a_{l-1},
-        the product formed block by block in ws.block[l - 1]."""
-        W, dS, T = self.W[l - 1], self.dS[l - 2], ws.block[l - 1]
-        if ws.one_block:
-            delta_back(Delta, W, dS, A, T)
-            return A
-        rows, n = T.shape[0], A.shape[0]
-        for r0 in range(0, n, rows):
-            r1 = min(r0 + rows, n)
-            delta_back(Delta[r0:r1], W, dS, A[r0:r1], T[: r1 - r0])
-        return A
+    def gradient_views(self, grad):
+        """([∂ℓ/∂W_l as a (p_l, p_{l-1}) view], [∂ℓ/∂b_l as a view]) of a flat gradient."""
+        return ([grad[W].reshape(shape) for W, shape, _ in self.slices],
+                [grad[b] for _, _, b in self.slices])

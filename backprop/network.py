@@ -381,6 +381,16 @@ class Network:
         # KERNEL: on NumPy, the same equations in place (_numpy_kernel.py, tested equal)
         return self._kernel.loss_and_gradient(X, Y, out, with_loss)
 
+    def _loss_and_gradient_into(self, out):
+        """``lambda X, Y: batch_loss_and_gradient(X, Y, out)``, with ``out`` checked once, here:
+        for a loop that writes every gradient into the same buffer (fit's)."""
+        self._check_out(out)
+        if self._kernel is None:
+            return lambda X, Y: self.batch_loss_and_gradient(X, Y, out)
+        # KERNEL: straight to the kernel (the same call as batch_loss_and_gradient's)
+        gradient = self._kernel.loss_and_gradient
+        return lambda X, Y: gradient(X, Y, out)
+
     def _check_out(self, out) -> None:
         if not (hasattr(out, "shape") and hasattr(out, "dtype")):
             raise TypeError(f"out must be an array of the backend; got {type(out).__name__}")

@@ -33,7 +33,13 @@ from .backend import to_numpy, write
 from .gradients import weight_penalty
 from .history import DivergenceError, History
 from .losses import mean_loss
-from .optim import get_optimizer
+from .network import Network
+from .optim import Adam, BarzilaiBorwein, Momentum, Optimizer, SteepestDescent, get_optimizer
+
+# Updates of this module's optimisers: none keeps a reference to the gradient it is given
+# (BarzilaiBorwein copies it), so fit may hand them one buffer rewritten at every step.
+_UPDATES_KEEP_NO_GRAD = frozenset(cls.update for cls in (SteepestDescent, BarzilaiBorwein,
+                                                         Momentum, Adam))
 
 # With replacement=True, indices are drawn by the generator in chunks of about this many
 # entries (at least one epoch's): the memory does not grow with n × epochs, and the stream is
@@ -148,7 +154,9 @@ class _Records:
 
     def __init__(self, net, run):
         xp = net.xp
+        # times: clock readings, made relative to t0 (0 where they already are)
         self.losses, self.times, self.calls = [], [], []
+        self.t0 = 0.0
         self.evaluated_at, self.train = [], []  # train/val: (loss, accuracy) pairs
         self.val = []
         # what accuracy compares the outputs with: class labels, or the 0/1 target matrix
@@ -181,7 +189,7 @@ class _Records:
         acc = run.classification or run.binary
         return History(
             loss=np.asarray(self.losses, dtype=np.float64),
-            time=np.asarray(self.times, dtype=np.float64),
+            time=np.asarray(self.times, dtype=np.float64) - self.t0,
             # one gradient per step, unless the optimiser counted its own (L-BFGS)
             gradient_calls=np.asarray(self.calls or range(1, len(self.losses) + 1),
                                       dtype=np.int64),
@@ -263,20 +271,70 @@ def _hook_result(result, net):
     return loss, check._cast(xp, grad, net.theta_buffer.dtype, what)
 
 
+def _gradient_of(net, run):
+    """The loop's gradient: a function of the batch (X, Y) that returns (loss, gradient).
+
+    On NumPy, with the network's own ``batch_loss_and_gradient`` and an optimiser of this
+    module whose update keeps no reference to the gradient, every step writes its gradient
+    into one buffer, checked once here; otherwise (a replaced method, a spy, another
+    optimiser) each step gets a new gradient from ``net.batch_loss_and_gradient`` as called.
+    """
+    own = ("batch_loss_and_gradient" not in vars(net)
+           and type(net).batch_loss_and_gradient is Network.batch_loss_and_gradient)
+    if own and isinstance(run.X, np.ndarray) and type(run.opt).update in _UPDATES_KEEP_NO_GRAD:
+        return net._loss_and_gradient_into(np.empty(net.dim_theta, dtype=run.X.dtype))
+    return net.batch_loss_and_gradient
+
+
+def _epoch_batches(run):
+    """(gather, batches): on NumPy, the batches of every epoch are fixed views of two arrays
+    that ``gather(idx)`` fills with the epoch's rows (np.take into them); elsewhere None and
+    None (each epoch gathers new arrays)."""
+    if run.full_batch:
+        return None, [(run.X, run.Y)]
+    if not isinstance(run.X, np.ndarray) or run.hook is not None:
+        return None, None
+    rows = run.n if not run.replacement else run.ipe * run.B
+    Xe = np.empty((rows,) + run.X.shape[1:], dtype=run.X.dtype)
+    Ye = np.empty((rows,) + run.Y.shape[1:], dtype=run.Y.dtype)
+    X, Y = run.X, run.Y
+
+    def gather(idx):
+        # mode 'wrap' (the indices are in range): 'raise' copies through a buffer first
+        X.take(idx, 0, Xe, "wrap")
+        Y.take(idx, 0, Ye, "wrap")
+
+    B = run.B
+    return gather, [(Xe[k * B : (k + 1) * B], Ye[k * B : (k + 1) * B]) for k in range(run.ipe)]
+
+
 def _loop(net, run, rec, bar) -> bool:
     """Make the steps and evaluations of ``run``; True when early stopping ended it.
 
     Before each step θ is copied into ``run.backup``, so a step that leaves θ non-finite can
     be undone. On an interrupt, ``run.t`` holds the completed steps and ``run.in_step`` says
     whether θ may be between two iterates.
+
+    Per step only the gradient, one copy of θ, the optimiser's update and two appends run:
+    the batches are fixed views of arrays filled once per epoch (:func:`_epoch_batches`),
+    the gradient goes into one buffer (:func:`_gradient_of`), and the optimiser's checks
+    (its state has the right shape after the reset at the start of fit) are skipped.
     """
     xp, opt, B, T = net.xp, run.opt, run.B, run.T
     ipe, every, full, hook = run.ipe, run.every, run.full_batch, run.hook
-    gradient = net.batch_loss_and_gradient
+    gradient = _gradient_of(net, run)
+    gather, batches = _epoch_batches(run)
+    # Optimizer.step is its checks, update and t += 1; a subclass's own step is called as is
+    update = opt.update if type(opt).step is Optimizer.step else None
     losses, times, isfinite, clock = rec.losses, rec.times, math.isfinite, time.perf_counter
+    # NumPy's θ is written in place, so its backup is one copyto into a kept array; other
+    # backends go through write (a new array on JAX)
+    theta, backup = net.theta_buffer, run.backup
+    copyto = np.copyto if isinstance(theta, np.ndarray) else None
     epochs = batch_indices(np.random.default_rng(run.seed), run.n, ipe * B, run.replacement)
-    t0, t, k, in_step = clock(), run.t, ipe, False
-    idx, Xe, Ye, rows_in_epoch = None, run.X, run.Y, run.n
+    t, k, in_step = run.t, ipe, False
+    idx, rows_in_epoch = None, run.n
+    rec.t0 = clock()
     try:
         while t < T:
             if k == ipe:  # a new epoch: one gather, the batches are then slices of it
@@ -284,31 +342,41 @@ def _loop(net, run, rec, bar) -> bool:
                 if not full:
                     idx = next(epochs)
                     rows_in_epoch = idx.shape[0]
-                    if hook is None:
+                    if gather is not None:
+                        gather(idx)
+                    elif hook is None:
                         rows = xp.asarray(idx)
                         Xe, Ye = xp.take(run.X, rows, axis=0), xp.take(run.Y, rows, axis=0)
-            stop = min((k + 1) * B, rows_in_epoch)  # the array API forbids out-of-range stops
+                        # the array API forbids out-of-range stops
+                        batches = [(Xe[j * B : min((j + 1) * B, rows_in_epoch), ...],
+                                    Ye[j * B : min((j + 1) * B, rows_in_epoch), ...])
+                                   for j in range(ipe)]
             if hook is not None:
-                result = hook(None if full else idx[k * B : stop])
+                result = hook(None if full else idx[k * B : min((k + 1) * B, rows_in_epoch)])
                 try:
                     loss, grad = _hook_result(result, net)
                 except (TypeError, ValueError) as err:
                     run.t = t
                     err.history = _finish(net, run, rec, False, False)
                     raise
-            elif full:
-                loss, grad = gradient(Xe, Ye)
             else:
-                loss, grad = gradient(Xe[k * B : stop, ...], Ye[k * B : stop, ...])
+                loss, grad = gradient(*batches[k])  # full batch: one step per epoch, k = 0
             loss = float(loss)
             if not isfinite(loss):
                 run.t = t
                 _diverged(net, run, rec, loss, "batch loss")
             in_step = True
-            run.backup = write(run.backup, ..., net.theta_buffer)
-            opt.step(net, grad, check_input=False)
+            if copyto is None:
+                run.backup = write(run.backup, ..., net.theta_buffer)
+            else:
+                copyto(backup, theta)
+            if update is None:
+                opt.step(net, grad, check_input=False)
+            else:
+                update(net, grad)
+                opt.t += 1
             losses.append(loss)
-            times.append(clock() - t0)
+            times.append(clock())
             t += 1
             in_step = False
             k += 1

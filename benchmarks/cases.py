@@ -27,6 +27,17 @@ THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
 
 
+def xla_flags(threads: int) -> str:
+    """XLA_FLAGS for a JAX process with ``threads`` threads of CPU compute (read when JAX is
+    imported): with one thread, Eigen's thread pool off and one intra-op thread."""
+    flags = [f for f in os.environ.get("XLA_FLAGS", "").split()
+             if not f.lstrip("-").startswith(("xla_cpu_multi_thread_eigen",
+                                              "intra_op_parallelism_threads"))]
+    eigen = "false" if threads == 1 else "true"
+    return " ".join(flags + [f"--xla_cpu_multi_thread_eigen={eigen}",
+                             f"intra_op_parallelism_threads={threads}"])
+
+
 def limit_threads(threads: int) -> list:
     """Cap every thread pool of this process at ``threads``; return threadpoolctl's view."""
     from threadpoolctl import threadpool_info, threadpool_limits

@@ -8,6 +8,7 @@ vector in θ's order, or None when there is none to check) and notes for the JSO
 
 from __future__ import annotations
 
+import os
 from types import SimpleNamespace
 
 from cases import (
@@ -128,7 +129,7 @@ def _algorithm2(c):
     def fn():
         return bp.algorithm2(c.net, Xm, ym)
 
-    dW, db = fn()
+    dW, db = fn()[:2]  # (dW, db, G)
     grad_m = np.concatenate([part for l in range(c.net.L) for part in
                              (np.asarray(dW[l]).ravel(), np.asarray(db[l]))])
     ref_m = np.asarray(c.net.gradient(Xm, ym))
@@ -137,8 +138,33 @@ def _algorithm2(c):
     return fn, None, info
 
 
+def _jax(c):
+    """JAX on the CPU: jit(value_and_grad) of the same loss, each call waited for
+    (block_until_ready); the first call (tracing and XLA compilation) is timed apart."""
+    import time
+
+    import jax
+    import numpy as np
+
+    step, sync = jax_gradient(c.net, c.X, c.y, "cpu")
+    t0 = time.perf_counter()
+    _, grads = step()
+    sync()
+    compile_s = time.perf_counter() - t0
+    grad = np.concatenate([np.asarray(g).ravel() for pair in grads for g in pair])
+    if grad.dtype != np.dtype(c.dtype):  # a JAX that ignores jax_enable_x64 computes float32
+        raise RuntimeError(f"JAX computed the {c.dtype} case in {grad.dtype}")
+
+    def fn():
+        step()
+        sync()
+
+    return fn, grad, {"jax": jax.__version__, "compile_seconds": compile_s,
+                      "xla_flags": os.environ.get("XLA_FLAGS", "")}
+
+
 SETUPS = {"floor": _floor, "backprop": _backprop, "internal": _internal, "torch": _torch,
-          "sklearn": _sklearn, "algorithm2": _algorithm2}
+          "jax": _jax, "sklearn": _sklearn, "algorithm2": _algorithm2}
 LIBS = list(SETUPS)
 
 

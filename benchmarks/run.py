@@ -15,12 +15,15 @@ by these "libraries", each in its own process:
     backprop    net.gradient(X, y): this package's public call, input checks included
     internal    net.batch_loss_and_gradient(X, Y) on a batch checked once
     torch       PyTorch CPU autograd: F.linear/relu/cross_entropy, torch.autograd.grad
+    jax         JAX on the CPU: jax.jit(jax.value_and_grad) of the same loss, each call waited
+                for (block_until_ready); the first call (tracing, compiling) is timed apart
     sklearn     scikit-learn's MLPClassifier._backprop with preset coefs_/intercepts_
     algorithm2  bp.algorithm2 (the lecture's loop over examples); on medium/large only the
                 first few examples are timed and the time is scaled by n / (examples timed)
 
 Every library runs with the same number of threads (default 1: threadpoolctl for the BLAS,
-torch.set_num_threads, and the OMP/OPENBLAS/MKL variables of the child process). A cell's
+torch.set_num_threads, XLA_FLAGS for JAX, and the OMP/OPENBLAS/MKL variables of the child
+process). A cell's
 time is the median of repeated calls after warm-up. There are several rounds; in each round
 the libraries run one after another in a rotated order, each in a fresh subprocess, and the
 best round (lowest median) of each library is kept. Ratios are between those best times,
@@ -32,7 +35,7 @@ Usage::
     python benchmarks/run.py --quick         # smoke run: tiny/small shapes, one round
     python benchmarks/run.py --gpu           # CuPy backend vs torch CUDA and JAX (needs a GPU)
 
-Missing optional libraries (torch, scikit-learn) are reported and skipped.
+Missing optional libraries (torch, JAX, scikit-learn) are reported and skipped.
 
 The modules: ``cases.py`` (shapes, data, the floor, the timers), ``libraries.py`` (one setup
 per library, in a table), ``experiments.py`` (polyreg and memory), ``report.py`` (tables and
@@ -59,12 +62,21 @@ from cases import (
     THREAD_VARS,
     limit_threads,
     save,
+    xla_flags,
 )
-from experiments import memory, polyreg
+from experiments import memory, polyreg, polyreg_jax
 from libraries import GPU_LIBS, LIBS, bench_cell, gpu_cell
-from report import POLYREG_TARGET, gpu_table, report, summarise, summarise_paired
+from report import (
+    FIT_LOOP_TARGET,
+    POLYREG_TARGET,
+    gpu_table,
+    report,
+    summarise,
+    summarise_paired,
+)
 
 HERE = Path(__file__).resolve().parent
+JAX_WORKERS = ("jax", "polyreg_jax")  # CPU runs only: a GPU run keeps XLA's defaults
 
 
 # ============================================================================ worker side
@@ -74,6 +86,12 @@ def worker(args) -> None:
     """Child process: one library (or polyreg / memory), every requested cell."""
     for var in THREAD_VARS:
         os.environ[var] = str(args.threads)
+    if args.worker in JAX_WORKERS:  # XLA reads its thread settings when JAX is imported
+        os.environ["XLA_FLAGS"] = xla_flags(args.threads)
+        # With these flags XLA's CPU runtime still ran its products on two cores whenever
+        # the second was free (half the one-core time), so the process gets only as many.
+        if hasattr(os, "sched_setaffinity"):
+            os.sched_setaffinity(0, set(sorted(os.sched_getaffinity(0))[: args.threads]))
     import numpy  # noqa: F401  (load every BLAS first, so threadpoolctl sees and caps it)
 
     import backprop  # noqa: F401
@@ -87,8 +105,12 @@ def worker(args) -> None:
     elif args.worker == "sklearn":
         import sklearn.neural_network  # noqa: F401  (scikit-learn may bring its own BLAS)
     result["threadpools"] = limit_threads(args.threads)
+    if hasattr(os, "sched_getaffinity"):
+        result["cpu_affinity"] = sorted(os.sched_getaffinity(0))
     if args.worker == "polyreg":
         result["polyreg"] = polyreg(args.quick)
+    elif args.worker == "polyreg_jax":
+        result["polyreg"] = polyreg_jax(args.quick)
     elif args.worker == "memory":
         result["memory"] = {dt: memory(dt) for dt in args.dtypes.split(",")}
     else:
@@ -108,11 +130,13 @@ def _available(lib: str) -> str | None:
     """None if the library can run here, else the reason it cannot."""
     import importlib.util
 
-    need = {"torch": "torch", "sklearn": "sklearn", "torch_cuda": "torch",
-            "cupy": "cupy", "gpu_floor": "cupy", "jax_gpu": "jax"}.get(lib)
+    need = {"torch": "torch", "sklearn": "sklearn", "torch_cuda": "torch", "jax": "jax",
+            "cupy": "cupy", "gpu_floor": "cupy", "jax_gpu": "jax",
+            "polyreg_jax": "jax"}.get(lib)
     if need and importlib.util.find_spec(need) is None:
-        wanted = {"cupy": "-r requirements-gpu.txt", "jax": '"jax[cuda12]"'}.get(
-            need, "-r benchmarks/requirements.txt")
+        wanted = ('"jax[cuda12]"' if lib == "jax_gpu" else
+                  "-r requirements-gpu.txt" if need == "cupy" else
+                  "-r benchmarks/requirements.txt")
         return f"{need} is not installed (pip install {wanted})"
     if lib in GPU_LIBS:
         if lib == "torch_cuda":
@@ -284,11 +308,32 @@ def _polyreg_best(args, env, targets) -> dict:
     best_poly["fit_seconds"] = min(d["fit_seconds"] for d in poly)
     best_poly["speedup_fit_vs_algorithm2"] = (
         best_poly["algorithm2_seconds_extrapolated"] / best_poly["fit_seconds"])
+    for key in ("gradient_loop_seconds", "lean_loop_seconds"):
+        best_poly[key] = min(d[key] for d in poly)
     best_poly["runs"] = len(poly)
     speedup = best_poly["speedup_fit_vs_algorithm2"]
     targets.append({"cell": "polyreg", "ratio": "algorithm2/fit", "value": speedup,
                     "limit": POLYREG_TARGET, "met": speedup >= POLYREG_TARGET})
+    beyond = (best_poly["fit_seconds"] - best_poly["gradient_loop_seconds"]) / best_poly[
+        "iterations"]
+    best_poly["fit_seconds_per_step_beyond_gradient"] = beyond
+    targets.append({"cell": "polyreg", "ratio": "fit - gradient (s/step)", "value": beyond,
+                    "limit": FIT_LOOP_TARGET, "met": beyond <= FIT_LOOP_TARGET})
     return best_poly
+
+
+def _polyreg_jax_best(args, env) -> dict | None:
+    """The JAX polyreg run in its own process (twice unless --quick), best times kept."""
+    if _available("polyreg_jax"):
+        return None
+    runs = [_run_worker("polyreg_jax", args, env)["polyreg"]
+            for _ in range(1 if args.quick else 2)]
+    best = dict(runs[0])
+    for key in ("step_loop_seconds", "scan_seconds", "step_compile_seconds",
+                "scan_compile_seconds"):
+        best[key] = min(d[key] for d in runs)
+    best["runs"] = len(runs)
+    return best
 
 
 def _cpu_results(args, env, results, all_rounds) -> None:
@@ -303,6 +348,8 @@ def _cpu_results(args, env, results, all_rounds) -> None:
                    table=table, table_same_process=paired_table)
     if not args.no_polyreg:
         results["polyreg"] = _polyreg_best(args, env, targets)
+        if "jax" in args.lib_list:
+            results["polyreg_jax"] = _polyreg_jax_best(args, env)
     if not args.no_memory and "large" in shapes:
         results["memory"] = _run_worker("memory", args, env)["memory"]
     report(results, tables=False)

@@ -128,3 +128,23 @@ def test_kernel_forward_equals_the_readable_forward(output, loss):
     Z_ref, A_ref = bp.gradients.forward(net, X)
     for mine, ref in zip(Z + A, Z_ref + A_ref, strict=True):
         np.testing.assert_allclose(mine, ref, rtol=1e-14, atol=1e-15)
+
+
+def test_an_out_buffer_given_again_keeps_its_views_and_gets_each_new_gradient():
+    # The kernel keeps the per-layer views of the last out= buffer (fit's) in the workspace;
+    # a new buffer, a new θ and a new batch must each still be written in full.
+    net = bp.Network([3, 8, 5, 2], hidden="relu", output="softmax", seed=1)
+    ref = net.copy(kernel=False)
+    first, second = np.empty(net.dim_theta), np.empty(net.dim_theta)
+    for seed, out in enumerate([first, first, second, first, second]):
+        X, y = _batch(net, 12, seed)
+        Xc, Y = net.checked_batch(X, y)
+        out[...] = np.nan
+        loss, grad = net.batch_loss_and_gradient(Xc, Y, out=out)
+        loss_ref, grad_ref = ref.batch_loss_and_gradient(Xc, Y)
+        assert grad is out and _rel(out, grad_ref) < 1e-13
+        assert float(loss) == pytest.approx(float(loss_ref), rel=1e-13)
+        net.theta = net.theta - 0.1 * grad
+        ref.theta = net.theta
+    net.release_workspace()
+    assert net.kept_workspaces() == []

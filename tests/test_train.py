@@ -541,3 +541,182 @@ def test_loss_and_gradient_hook_gets_the_batch_indices():
     assert full == [None, None]
     with pytest.raises(TypeError, match="loss_and_gradient must be callable"):
         bp.fit(net, X, y, iterations=2, loss_and_gradient=3)
+
+
+# ----------------------------------------------------------------------------- issue 30: the lean loop
+
+
+def _hand_written_sgd(net, X, y, lr, B, T, seed, replacement, grads=None):
+    """fit's SGD steps written out: the seeded generator's epochs (a permutation, or ipe B
+    draws with replacement), each batch checked and its gradient taken by
+    net.batch_loss_and_gradient, θ -= lr g. Returns the batch losses (and appends a copy of
+    each gradient to ``grads``)."""
+    n = X.shape[0]
+    ipe = -(-n // B)
+    rng = np.random.default_rng(seed)
+    losses, t = [], 0
+    while t < T:
+        idx = rng.integers(0, n, size=ipe * B) if replacement else rng.permutation(n)
+        for k in range(ipe):
+            if t == T:
+                break
+            rows = idx[k * B : (k + 1) * B]
+            loss, g = net.batch_loss_and_gradient(*net.checked_batch(X[rows], y[rows]))
+            theta = net.theta_buffer
+            theta -= lr * g
+            losses.append(float(loss))
+            if grads is not None:
+                grads.append(g.copy())
+            t += 1
+    return losses
+
+
+@pytest.mark.parametrize("kernel", [True, False])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("replacement, B, T", [(True, 20, 120), (False, 7, 40), (True, 1, 30)])
+def test_fit_is_the_hand_written_sgd_loop_bit_for_bit(kernel, dtype, replacement, B, T):
+    # The loop gathers into reused arrays and writes the gradient into one buffer; the
+    # steps, the batches (the generator's stream) and every recorded loss are unchanged.
+    u, y = bp.datasets.polyreg()
+    new = lambda: bp.Network([1, 20, 20, 1], hidden="relu", init="normal", seed=0,  # noqa: E731
+                             dtype=dtype, kernel=kernel)
+    net, ref = new(), new()
+    h = bp.fit(net, u, y, optimizer=bp.SGD(0.005), batch_size=B, iterations=T,
+               replacement=replacement, seed=11, evaluate_every=25)
+    losses = _hand_written_sgd(ref, u, y, 0.005, B, T, 11, replacement)
+    assert np.array_equal(net.theta, ref.theta)
+    assert h.loss.tolist() == losses
+    assert h.iterations == T and h.time.shape == (T,)
+    assert np.all(np.diff(h.time) >= 0) and 0 <= h.time[0] <= h.time[-1]
+    assert h.evaluated_at.tolist() == sorted({0, *range(25, T, 25), T})
+    assert h.train_loss[-1] == net.loss(u, y)
+
+
+def test_fit_draws_indices_in_blocks_from_the_same_stream(monkeypatch):
+    # However many epochs one draw of the generator holds, the run is the same.
+    u, y = bp.datasets.polyreg()
+    thetas, losses = [], []
+    for entries in (1, 60, 1 << 16):
+        monkeypatch.setattr(bp.train, "DRAW_ENTRIES", entries)
+        net = bp.Network([1, 20, 20, 1], init="normal", seed=0)
+        h = bp.fit(net, u, y, optimizer=bp.SGD(0.005), batch_size=20, iterations=37,
+                   replacement=True, seed=3)
+        thetas.append(net.theta)
+        losses.append(h.loss.tolist())
+    assert all(np.array_equal(thetas[0], th) for th in thetas[1:])
+    assert losses[0] == losses[1] == losses[2]
+    ref = bp.Network([1, 20, 20, 1], init="normal", seed=0)
+    assert _hand_written_sgd(ref, u, y, 0.005, 20, 37, 3, True) == losses[0]
+
+
+def test_an_optimiser_that_keeps_its_gradients_gets_a_new_one_each_step():
+    # fit writes gradients into one buffer only for optimisers known not to keep them.
+    kept = []
+
+    class Keeper(bp.optim.SGD):
+        def update(self, net, grad):
+            kept.append(grad)
+            super().update(net, grad)
+
+    net, X, y = _regression()
+    ref = net.copy()
+    bp.fit(net, X, y, optimizer=Keeper(0.05), batch_size=10, iterations=6, replacement=True)
+    grads = []
+    _hand_written_sgd(ref, X, y, 0.05, 10, 6, 0, True, grads=grads)
+    assert len({id(g) for g in kept}) == 6
+    for got, expected in zip(kept, grads, strict=True):
+        np.testing.assert_array_equal(got, expected)
+    assert np.array_equal(net.theta, ref.theta)
+
+
+def test_a_batch_gradient_replaced_on_the_network_is_what_fit_calls():
+    # A spy (or any function) set as net.batch_loss_and_gradient replaces the fast path.
+    net, X, y = _regression()
+    calls = []
+
+    def spy(Xb, Yb):
+        calls.append(Xb.shape[0])
+        return type(net).batch_loss_and_gradient(net, Xb, Yb)
+
+    net.batch_loss_and_gradient = spy
+    bp.fit(net, X, y, optimizer=bp.SGD(0.01), batch_size=10, epochs=2)
+    assert calls == [10, 10, 5, 10, 10, 5]
+
+
+def test_loss_and_gradient_into_writes_the_gradient_into_its_buffer():
+    net, X, y = _regression()
+    Xc, Yc = net.checked_batch(X, y)
+    out = np.empty(net.dim_theta)
+    loss, grad = net._loss_and_gradient_into(out)(Xc, Yc)
+    ref_loss, ref = net.batch_loss_and_gradient(Xc, Yc)
+    assert grad is out and np.array_equal(out, ref) and float(loss) == float(ref_loss)
+    with pytest.raises(ValueError, match="contiguous flat array"):
+        net._loss_and_gradient_into(np.empty(net.dim_theta + 1))
+
+
+@pytest.mark.parametrize("optimizer, buffered", [
+    (bp.SGD(0.01), True), (bp.SteepestDescent(0.01), True), (bp.Momentum(0.01), True),
+    (bp.Adam(0.01), True), (bp.BarzilaiBorwein(), True),
+    (type("Own", (bp.optim.SGD,), {"update": lambda self, net, grad:
+                                    bp.optim.SGD.update(self, net, grad)}), False),
+    (type("Inherits", (bp.optim.SGD,), {}), True),
+])
+def test_the_gradient_buffer_is_used_exactly_for_the_known_updates(optimizer, buffered,
+                                                                  monkeypatch, backend):
+    # A class object stands for a subclass with an update of its own (the same rule, but
+    # fit cannot know that it keeps no reference to the gradient).
+    made = []
+    into = bp.Network._loss_and_gradient_into
+
+    def counting(self, out):
+        made.append(out.shape)
+        return into(self, out)
+
+    monkeypatch.setattr(bp.Network, "_loss_and_gradient_into", counting)
+    opt = optimizer(0.01) if isinstance(optimizer, type) else optimizer
+    net, X, y = _regression(backend=backend)
+    ref = net.copy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Barzilai-Borwein on mini-batches
+        h = bp.fit(net, X, y, optimizer=opt, batch_size=10, iterations=7)
+    assert made == ([(net.dim_theta,)] if buffered and backend == "numpy" else [])
+    assert opt.t == 7 and h.iterations == 7
+    assert np.all(np.isfinite(net.theta)) and not np.array_equal(net.theta, ref.theta)
+
+
+def test_an_optimiser_with_its_own_step_is_stepped_by_it():
+    steps = []
+
+    class OwnStep(bp.optim.SGD):
+        def step(self, net, grad, *, check_input=True):
+            steps.append(check_input)
+            super().step(net, grad, check_input=check_input)
+
+    net, X, y = _regression()
+    ref = net.copy()
+    opt = OwnStep(0.05)
+    bp.fit(net, X, y, optimizer=opt, batch_size=10, iterations=5, replacement=True)
+    bp.fit(ref, X, y, optimizer=bp.SGD(0.05), batch_size=10, iterations=5, replacement=True)
+    assert steps == [False] * 5 and opt.t == 5
+    assert np.array_equal(net.theta, ref.theta)
+
+
+def test_history_times_are_seconds_since_the_start_of_fit():
+    net, X, y = _regression()
+    t0 = time.perf_counter()
+    h = bp.fit(net, X, y, optimizer=bp.Adam(0.01), batch_size=5, iterations=40)
+    elapsed = time.perf_counter() - t0
+    assert h.time.shape == (40,) and 0 <= h.time[0] <= h.time[-1] <= elapsed
+    assert np.all(np.diff(h.time) >= 0)
+
+
+def test_adam_in_fit_is_adam_stepped_by_hand_bit_for_bit():
+    # Adam's bias corrections read the step counter t, which fit's loop advances itself.
+    net, X, y = _regression()
+    ref = net.copy()
+    bp.fit(net, X, y, optimizer=bp.Adam(0.01), iterations=9)
+    opt = bp.Adam(0.01)
+    Xc, Yc = ref.checked_batch(X, y)
+    for _ in range(9):
+        opt.step(ref, ref.batch_loss_and_gradient(Xc, Yc)[1])
+    assert np.array_equal(net.theta, ref.theta)
