@@ -248,6 +248,20 @@ def _torch_cuda(c):
     return fn, grad, {"device": torch.cuda.get_device_name(0)}, torch.cuda.synchronize
 
 
+def _backprop_torch_cuda(c):
+    """The package's own back-propagation computing on torch CUDA tensors (backend="torch"),
+    beside torch's autograd on the same device."""
+    import torch
+
+    gnet = c.net.copy(backend="torch", device="cuda")
+    Xg, yg = torch.asarray(c.X, device="cuda"), torch.asarray(c.y, device="cuda")
+
+    def fn():
+        return gnet.gradient(Xg, yg)
+
+    return fn, fn().cpu().numpy(), {"device": torch.cuda.get_device_name(0)}, torch.cuda.synchronize
+
+
 def jax_gradient(net, X, y, device: str):
     """A function returning (loss, parameter gradients) by jax.jit(jax.value_and_grad) at the
     network's θ, on JAX's ``device`` platform ('cpu' or 'gpu'), and one that waits for it."""
@@ -296,7 +310,7 @@ def _jax_gpu(c):
 
 
 GPU_SETUPS = {"gpu_floor": _gpu_floor, "cupy": _cupy, "torch_cuda": _torch_cuda,
-              "jax_gpu": _jax_gpu}
+              "backprop_torch": _backprop_torch_cuda, "jax_gpu": _jax_gpu}
 GPU_LIBS = list(GPU_SETUPS)
 
 

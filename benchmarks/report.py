@@ -127,7 +127,8 @@ def summarise_paired(all_rounds: list, shapes: list, dtypes: list) -> tuple[dict
 
 def gpu_table(best: dict, shapes: list, dtypes: list) -> str:
     lines = [f"{'cell':<16} {'floor':>10} {'cupy':>10} {'/floor':>7} {'torch_cuda':>10} "
-             f"{'cupy/torch':>10} {'jax_gpu':>10} {'cupy/jax':>9}"]
+             f"{'cupy/torch':>10} {'jax_gpu':>10} {'cupy/jax':>9} {'bp on torch':>11} "
+             f"{'/torch':>7}"]
     for dtype in dtypes:
         for shape in shapes:
             key = f"{shape}/{dtype}"
@@ -137,7 +138,9 @@ def gpu_table(best: dict, shapes: list, dtypes: list) -> str:
                 f"{fmt_ratio(ratio(t['cupy'], t['gpu_floor'])):>7} "
                 f"{fmt_time(t['torch_cuda']):>10} "
                 f"{fmt_ratio(ratio(t['cupy'], t['torch_cuda'])):>10} "
-                f"{fmt_time(t['jax_gpu']):>10} {fmt_ratio(ratio(t['cupy'], t['jax_gpu'])):>9}"
+                f"{fmt_time(t['jax_gpu']):>10} {fmt_ratio(ratio(t['cupy'], t['jax_gpu'])):>9} "
+                f"{fmt_time(t['backprop_torch']):>11} "
+                f"{fmt_ratio(ratio(t['backprop_torch'], t['torch_cuda'])):>7}"
             )
     return "\n".join(lines)
 

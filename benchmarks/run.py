@@ -131,6 +131,7 @@ def _available(lib: str) -> str | None:
     import importlib.util
 
     need = {"torch": "torch", "sklearn": "sklearn", "torch_cuda": "torch", "jax": "jax",
+            "backprop_torch": "torch",
             "cupy": "cupy", "gpu_floor": "cupy", "jax_gpu": "jax",
             "polyreg_jax": "jax"}.get(lib)
     if need and importlib.util.find_spec(need) is None:
@@ -139,7 +140,7 @@ def _available(lib: str) -> str | None:
                   "-r benchmarks/requirements.txt")
         return f"{need} is not installed (pip install {wanted})"
     if lib in GPU_LIBS:
-        if lib == "torch_cuda":
+        if lib in ("torch_cuda", "backprop_torch"):
             import torch
 
             if not torch.cuda.is_available():
