@@ -326,6 +326,16 @@ def check_bool(value, name: str) -> bool:
     return bool(value)
 
 
+def check_nonnegative(value, name: str) -> float:
+    """A finite real number >= 0 (bool refused), as a Python float."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number >= 0; got {type(value).__name__}")
+    value = float(value)
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite number >= 0; got {name}={value!r}")
+    return value
+
+
 def check_int(value, name: str, minimum: int = 0) -> int:
     """A Python integer >= minimum (bool is refused)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):

@@ -13,8 +13,6 @@ scikit-learn is imported inside the functions that need it.
 
 from __future__ import annotations
 
-import math
-import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -136,15 +134,6 @@ def linnerud(standardize: bool = True):
     return Dataset(X, Y, description="Linnerud: 3 exercises -> 3 body measurements, n = 20")
 
 
-def _check_nonnegative(value, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number >= 0; got {type(value).__name__}")
-    value = float(value)
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a finite number >= 0; got {name}={value!r}")
-    return value
-
-
 def _class_sizes(n: int, classes: int) -> list[int]:
     """n split over the classes as evenly as possible (the first n mod K get one more)."""
     return [n // classes + (k < n % classes) for k in range(classes)]
@@ -159,7 +148,7 @@ def spirals(n: int = 300, classes: int = 3, noise: float = 0.2, seed: int = 0):
     """
     classes = check.check_int(classes, "classes", minimum=2)
     n = check.check_int(n, "n", minimum=classes)
-    noise = _check_nonnegative(noise, "noise")
+    noise = check.check_nonnegative(noise, "noise")
     rng = np.random.default_rng(check.check_int(seed, "seed"))
     Xs, ys = [], []
     for k, m in enumerate(_class_sizes(n, classes)):
@@ -181,8 +170,8 @@ def blobs(n: int = 300, classes: int = 3, std: float = 0.6, radius: float = 2.0,
     """
     classes = check.check_int(classes, "classes", minimum=2)
     n = check.check_int(n, "n", minimum=classes)
-    std = _check_nonnegative(std, "std")
-    radius = _check_nonnegative(radius, "radius")
+    std = check.check_nonnegative(std, "std")
+    radius = check.check_nonnegative(radius, "radius")
     rng = np.random.default_rng(check.check_int(seed, "seed"))
     Xs, ys = [], []
     for k, m in enumerate(_class_sizes(n, classes)):

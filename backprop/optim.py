@@ -263,16 +263,6 @@ def scipy_minimize():
     return minimize
 
 
-def _check_tolerance(value, name: str) -> float:
-    """A finite real number >= 0 (a stopping tolerance), as a Python float."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number >= 0; got {type(value).__name__}")
-    value = float(value)
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a finite number >= 0; got {name}={value!r}")
-    return value
-
-
 class LBFGS(Optimizer):
     """L-BFGS: θ_{t+1} = θ_t - α_t H_t ∇ℓ_τ(θ_t), H_t built from the last m pairs (Δθ, Δg).
 
@@ -302,8 +292,8 @@ class LBFGS(Optimizer):
         scipy_minimize()  # fail here, before any training, when SciPy is missing
         super().__init__()
         self.m = check.check_int(m, "m", minimum=1)
-        self.gtol = _check_tolerance(gtol, "gtol")
-        self.ftol = _check_tolerance(ftol, "ftol")
+        self.gtol = check.check_nonnegative(gtol, "gtol")
+        self.ftol = check.check_nonnegative(ftol, "ftol")
         self.max_evaluations = check.check_int(max_evaluations, "max_evaluations", minimum=1)
 
     def update(self, net, grad) -> None:
