@@ -4,17 +4,24 @@ Everything in this module exists only to make ``net.gradient`` fast on NumPy; th
 are those of :func:`backprop.gradients.batch_gradient`, which every backend (and NumPy, if
 this file is deleted) runs instead. The tricks, each measured in ``benchmarks/``:
 
+* **one example per column**: the kernel holds Z_l^T, a_l^T and Delta_l^T, (p_l, n), so
+  every product has W_l (a contiguous slice of θ) or a contiguous (p_l, n) array on the
+  left, and the reductions of the output layer over the classes run along whole rows;
 * a **workspace** per batch size and thread: Z_l, a_l and Delta_l of a call live in arrays
   kept for the next call (Z_l is overwritten by a_l = S(z_l), then by Delta_l on the way
   back), so a call allocates little more than the gradient it returns;
-* every matrix product is written by ``np.dot(..., out)`` straight into its place, the
-  weight gradients into their slices of the gradient vector;
+* every matrix product is written by ``np.dot(..., out)`` straight into its place;
+* on **small networks**, where each NumPy call costs more than its arithmetic, the biases
+  ride in the products: θ is gathered once per call into the matrices [W_l | b_l], each
+  layer's input has a row of ones under it, so Z_l^T = [W_l | b_l] [A_{l-1}^T; 1^T] is one
+  product and [A_{l-1}, 1]^T Delta_l gives both gradients of a layer; one ``take`` puts
+  them in θ's order (2L calls fewer, 3 more);
 * **in-place forms** of S and S' (keyed by activation name) and of the output layer with its
-  loss (keyed by (output, loss)); the output layer is kept transposed, (p_L, n), so its
-  reductions over the classes run along whole rows;
-* Delta_l W_l is formed in blocks of rows, so no extra array of the batch's size is needed;
+  loss (keyed by (output, loss));
+* W_l^T Delta_l^T is formed in blocks of columns, so no extra array of the batch's size is
+  needed;
 * input checks that cost one pass: a finiteness test by one dot product, labels turned into
-  one-hot rows by a ``take`` from an identity matrix, written into the workspace.
+  one-hot columns by a ``take`` from an identity matrix, written into the workspace.
 
 It takes arrays and returns arrays; it imports nothing from ``network.py``.
 """
@@ -131,51 +138,51 @@ def backward_form(act):
 
 
 # ----------------------------------------------------------------------------- output and loss
-# form(ws, Zt, Y, n, with_loss, output, loss) -> (ℓ_τ or None, Delta_L / n as (n, p_L));
-# Zt is Z_L^T, (p_L, n), and may be overwritten.
+# form(ws, Zt, Yt, n, with_loss, output, loss) -> (ℓ_τ or None, Delta_L^T / n as (p_L, n));
+# Zt is Z_L^T, (p_L, n), and may be overwritten; Yt is Y^T, (K, n).
 
 
-def _softmax_cross_entropy(ws, Zt, Y, n, with_loss, output, loss):
+def _softmax_cross_entropy(ws, Zt, Yt, n, with_loss, output, loss):
     # ln g = z - m - ln Σ exp(z - m) (log-sum-exp, m = max_k z_k), g = exp(z - m) /
     # Σ exp(z - m) and δ_L = g - e_{y+1}: the formulas of losses.py, in place.
-    Yt, m, s, shifted = Y.T, ws.m, ws.s, ws.Gt
+    m, s, shifted = ws.m, ws.s, ws.Gt
     np.maximum.reduce(Zt, 0, None, m)
     np.subtract(Zt, m, shifted)
     E = np.exp(shifted, Zt)
     np.add.reduce(E, 0, None, s)
     value = None
-    if with_loss:
-        np.subtract(shifted, np.log(s, m), shifted)  # ln g
-        np.multiply(shifted, Yt, shifted)
-        value = -np.add.reduce(shifted, None) / n
+    if with_loss:  # -(1/n) Σ y ⊙ ln g, as one dot product
+        np.subtract(shifted, np.log(s, m), shifted)
+        value = -np.vdot(shifted, Yt) / n
     np.divide(E, s, E)  # g
     np.subtract(E, Yt, E)
     np.multiply(E, 1 / n, E)
-    return value, E.T
+    return value, E
 
 
-def _elementwise_squared_error(ws, Zt, Y, n, with_loss, output, loss):
+def _elementwise_squared_error(ws, Zt, Yt, n, with_loss, output, loss):
     # C = ||g - y||^2, δ_L = S'_L(z_L) ⊙ 2(g - y).
     act = output.activation
     identity = act.name == "identity"
     G = Zt if identity else forward_form(act)[0](Zt)
     R = ws.Gt
-    np.subtract(G, Y.T, R)
+    np.subtract(G, Yt, R)
     value = np.vdot(R, R) / n if with_loss else None
     if identity:
         np.multiply(R, 2 / n, R)
-        return value, R.T
+        return value, R
     backward_form(act)(G, R)  # G := S'(z_L) ⊙ (g - y)
     np.multiply(G, 2 / n, G)
-    return value, G.T
+    return value, G
 
 
-def general_output(ws, Zt, Y, n, with_loss, output, loss):
-    # Any other pair (e.g. the reduced softmax): the general code of losses.py.
-    Z = Zt.T
+def general_output(ws, Zt, Yt, n, with_loss, output, loss):
+    # Any other pair (e.g. the reduced softmax): the general code of losses.py, on rows.
+    Z, Y = Zt.T, Yt.T
     G = output.S_xp(_xp, Z)
     value = mean_loss(_xp, output, loss, Z, G, Y)
-    return value, np.ascontiguousarray(output_delta(_xp, output, loss, Z, G, Y) / n)
+    delta = output_delta(_xp, output, loss, Z, G, Y)
+    return value, np.divide(delta.T, n, out=np.empty(Zt.shape, Zt.dtype))
 
 
 OUTPUT_FORMS = {("softmax", "cross_entropy"): _softmax_cross_entropy}
@@ -190,84 +197,117 @@ def output_form(output, loss):
 
 
 # ----------------------------------------------------------------------------- the two steps
-# Each equation of a layer's step, written once here (and once in gradients.py).
+# Each equation of a layer's step, written once here (and once in gradients.py), with one
+# example per column: Z_l^T, A_l^T and Delta_l^T are (p_l, n).
 
 
-def affine(left, right, bias, out):
-    """Z_l = A_{l-1} W_l^T + b_l (line 3) written into ``out``: called with (A_{l-1}, W_l^T,
-    b_l), or for the transposed output layer with (W_L, A_{L-1}^T, b_L as a column)."""
-    np.dot(left, right, out)
-    np.add(out, bias, out)
+def affine(W, At, b, out):
+    """Z_l^T = W_l A_{l-1}^T + b_l 1^T (line 3) written into ``out``. With ``b`` None, W is
+    [W_l | b_l] and At has a row of ones under A_{l-1}^T: the product adds b_l itself."""
+    np.dot(W, At, out)
+    if b is not None:
+        np.add(out, b, out)
     return out
 
 
-def delta_back(Delta, W, dS, A, T):
-    """Delta_{l-1} = (Delta_l W_l) ⊙ S'(A_{l-1}) (line 10): the product into T, then dS
-    writes S'(z_{l-1}) ⊙ T over A, which held a_{l-1}."""
-    np.dot(Delta, W, T)
-    dS(A, T)
+def delta_back(WT, Dt, dS, Ht, T):
+    """Delta_{l-1}^T = (W_l^T Delta_l^T) ⊙ S'(z_{l-1}) (line 10): the product into T, then
+    dS writes S'(z_{l-1}) ⊙ T over Ht, which held a_{l-1}^T."""
+    np.dot(WT, Dt, T)
+    dS(Ht, T)
 
 
-def delta_back_in_blocks(Delta, W, dS, A, T):
-    """delta_back block by block of rows, T holding one block (a batch larger than T)."""
-    rows, n = T.shape[0], A.shape[0]
-    for r0 in range(0, n, rows):
-        r1 = min(r0 + rows, n)
-        delta_back(Delta[r0:r1], W, dS, A[r0:r1], T[: r1 - r0])
+def delta_back_in_blocks(WT, Dt, dS, Ht, T):
+    """delta_back block by block of columns, the flat T holding one block's product."""
+    rows, n = Ht.shape
+    cols = T.shape[0] // rows
+    for c0 in range(0, n, cols):
+        c1 = min(c0 + cols, n)
+        delta_back(WT, Dt[:, c0:c1], dS, Ht[:, c0:c1], T[: rows * (c1 - c0)].reshape(rows, -1))
 
 
-def in_row_blocks(S, Z, zeros):
-    """a = S(z) written over Z block by block of rows, against a block of zeros."""
-    rows, n = zeros.shape[0], Z.shape[0]
-    for r0 in range(0, n, rows):
-        r1 = min(r0 + rows, n)
-        S(Z[r0:r1], zeros[: r1 - r0])
+def in_column_blocks(S, Z, zeros):
+    """a = S(z) written over Z block by block of columns, against a block of zeros."""
+    cols, n = zeros.shape[1], Z.shape[1]
+    for c0 in range(0, n, cols):
+        c1 = min(c0 + cols, n)
+        S(Z[:, c0:c1], zeros[:, : c1 - c0])
     return Z
 
 
 # ----------------------------------------------------------------------------- workspaces
+# On small networks the biases ride in the products (the module's docstring) when the
+# entries that gather, scatter and copy move, 2 dim θ + n p_0, cost less than the 2L - 3 calls
+# saved; AUG_ENTRIES is the number of entries that costs about one NumPy call (measured on
+# x86-64 with NumPy 2.4: a call ~0.7 µs, a gathered entry ~0.7 ns).
+AUG_ENTRIES = 1024
+
+
+def rides_in_products(p, dim_theta: int, n: int) -> bool:
+    """True when a batch of n rows is computed with the biases in the products."""
+    L = len(p) - 1
+    return 2 * dim_theta + n * p[0] <= AUG_ENTRIES * (2 * L - 3)
 
 
 class Workspace:
-    """The arrays the kernel writes into, for batches of n rows.
+    """The arrays the kernel writes into, for batches of n rows (one example per column).
 
-    hidden[l-1]: Z_l, then a_l, then Delta_l on the way back (layers l = 1..L-1);
-    Zt: Z_L^T, then Delta_L^T (p_L, n); Gt: one more (p_L, n) array; Y: one-hot rows (n, K);
-    m, s: per-example maxima and sums over the classes (n,); ones: (n,) ones for column sums;
-    block[l]: a block of rows of Delta_{l+1} W_{l+1}; zeros[l]: a block of zeros of width p_l
-    (never written); one_block: True when one block holds the whole batch; out_views: None, or
-    (out, its per-layer views) for the last ``out`` buffer a call wrote its gradient into;
-    steps: None, or the per-layer arguments of the kernel's calls (Kernel.steps).
+    A[l] (l = 1..L-1): (p_l + 1, n), a row of ones under H[l] = A[l][:p_l], which holds Z_l^T,
+    then a_l^T, then Delta_l^T on the way back; A[0]: X^T under its row of ones, where the
+    biases ride in the products (``aug``), else None. Zt: Z_L^T, then Delta_L^T (p_L, n);
+    Gt: one more (p_L, n) array; Yt: one-hot columns (K, n); m, s: per-example maxima and
+    sums over the classes (n,); ones: (n,) ones for row sums; T: a flat block for
+    W_l^T Delta_l^T; zeros[l]: a block of zeros (p_l, cols) (never written); one_block: True
+    when one block holds the whole batch; Wa, gWaT: with ``aug``, the gathered [W_l | b_l]
+    (p_l, p_{l-1} + 1) and its gradient's transpose (p_{l-1} + 1, p_l), views of the flat
+    ``waug`` and ``gaug``; out_views: None, or (out, its per-layer views) for the last
+    ``out`` buffer a call wrote its gradient into; plan: None, or the per-layer arguments of
+    the kernel's calls (Kernel.plan).
     """
 
-    __slots__ = ("hidden", "Zt", "Gt", "Y", "m", "s", "ones", "block", "zeros", "one_block",
-                 "nbytes", "out_views", "steps")
+    __slots__ = ("A", "H", "Zt", "Gt", "Yt", "m", "s", "ones", "T", "zeros", "one_block",
+                 "aug", "waug", "gaug", "Wa", "gWaT", "nbytes", "out_views", "plan")
 
     @staticmethod
-    def layout(p, K: int, dtype, n: int):
-        """(rows of a block, widest hidden layer, bytes of the whole workspace)."""
+    def layout(p, K: int, dtype, n: int, aug: bool = False):
+        """(columns of a block, widest hidden layer, bytes of the whole workspace)."""
         L, size = len(p) - 1, np.dtype(dtype).itemsize
         widest = max(p[1:L], default=0)
-        rows = min(n, max(64, BLOCK_BYTES // (size * max(widest, 1))))
-        entries = n * (sum(p[1:L]) + 2 * p[L] + K + 3) + 2 * rows * widest
-        return rows, widest, entries * size
+        cols = min(n, max(64, BLOCK_BYTES // (size * max(widest, 1))))
+        entries = n * (sum(p[1:L]) + (L - 1) + 2 * p[L] + K + 3) + 2 * cols * widest
+        if aug:
+            gathered = sum(p[l] * (p[l - 1] + 1) for l in range(1, L + 1))
+            entries += n * (p[0] + 1) + 2 * gathered
+        return cols, widest, entries * size
 
-    def __init__(self, p, K: int, dtype, n: int):
+    def __init__(self, p, K: int, dtype, n: int, aug: bool = False):
         L = len(p) - 1
-        rows, widest, self.nbytes = self.layout(p, K, dtype, n)
-        self.hidden = [np.empty((n, p[l]), dtype=dtype) for l in range(1, L)]
+        cols, widest, self.nbytes = self.layout(p, K, dtype, n, aug)
+        self.aug = aug
+        self.A = [np.ones((p[0] + 1, n), dtype=dtype) if aug else None]
+        self.A += [np.ones((p[l] + 1, n), dtype=dtype) for l in range(1, L)]
+        self.H = [None if a is None else a[:-1] for a in self.A]
         self.Zt = np.empty((p[L], n), dtype=dtype)
         self.Gt = np.empty((p[L], n), dtype=dtype)
-        self.Y = np.empty((n, K), dtype=dtype)
+        self.Yt = np.empty((K, n), dtype=dtype)
         self.m = np.empty(n, dtype=dtype)
         self.s = np.empty(n, dtype=dtype)
         self.ones = np.ones(n, dtype=dtype)
-        self.one_block = rows == n
-        block = np.empty(rows * widest, dtype=dtype)
-        self.block = [None] + [block[: rows * p[l]].reshape(rows, p[l]) for l in range(1, L)]
-        zeros = np.zeros(rows * widest, dtype=dtype)
-        self.zeros = [None] + [zeros[: rows * p[l]].reshape(rows, p[l]) for l in range(1, L)]
-        self.out_views = self.steps = None
+        self.one_block = cols == n
+        self.T = np.empty(cols * widest, dtype=dtype)
+        zeros = np.zeros(cols * widest, dtype=dtype)
+        self.zeros = [None] + [zeros[: cols * p[l]].reshape(p[l], cols) for l in range(1, L)]
+        self.Wa = self.gWaT = self.waug = self.gaug = None
+        if aug:
+            sizes = [p[l] * (p[l - 1] + 1) for l in range(1, L + 1)]
+            ends = np.cumsum([0] + sizes)
+            self.waug = np.empty(ends[-1], dtype=dtype)
+            self.gaug = np.empty(ends[-1], dtype=dtype)
+            self.Wa = [self.waug[ends[l - 1]:ends[l]].reshape(p[l], p[l - 1] + 1)
+                       for l in range(1, L + 1)]
+            self.gWaT = [self.gaug[ends[l - 1]:ends[l]].reshape(p[l - 1] + 1, p[l])
+                         for l in range(1, L + 1)]
+        self.out_views = self.plan = None
 
 
 class WorkspaceCache:
@@ -277,8 +317,9 @@ class WorkspaceCache:
     dictionary is changed (and iterated) only under the lock, and read by single lookups.
     """
 
-    def __init__(self, p, K: int, dtype):
+    def __init__(self, p, K: int, dtype, dim_theta: int | None = None):
         self.p, self.K, self.dtype = p, K, dtype
+        self.dim_theta = dim_theta
         self._lock = threading.Lock()
         self._kept: dict = {}
 
@@ -289,9 +330,10 @@ class WorkspaceCache:
         ws = self._kept.get(key)  # one atomic read; only changes need the lock
         if ws is not None:
             return ws
-        if Workspace.layout(self.p, self.K, self.dtype, n)[2] > WORKSPACE_BYTES:
-            return Workspace(self.p, self.K, self.dtype, n) if keep_large else None
-        ws = Workspace(self.p, self.K, self.dtype, n)
+        aug = self.dim_theta is not None and rides_in_products(self.p, self.dim_theta, n)
+        if Workspace.layout(self.p, self.K, self.dtype, n, aug)[2] > WORKSPACE_BYTES:
+            return Workspace(self.p, self.K, self.dtype, n, aug) if keep_large else None
+        ws = Workspace(self.p, self.K, self.dtype, n, aug)
         with self._lock:
             total = ws.nbytes + sum(w.nbytes for w in self._kept.values())
             while self._kept and (total > WORKSPACE_BYTES or len(self._kept) >= WORKSPACES_KEPT):
@@ -331,17 +373,17 @@ class Kernel:
         self.slices = [(layer.W, layer.shape, layer.b) for layer in layers]
         self.W = [theta[layer.W].reshape(layer.shape) for layer in layers]
         self.WT = [W.T for W in self.W]
-        self.b = [theta[layer.b] for layer in layers]
-        self.b_col = self.b[-1].reshape(-1, 1)
+        self.b_col = [theta[layer.b].reshape(-1, 1) for layer in layers]
         self.output, self.loss, self.heads = output, loss, list(hidden) + [output]
         # per hidden layer: (S over Z, in place?) and S' from a; replaceable, as the
         # benchmark does to measure what the in-place forms save
         self.S = [forward_form(act) for act in hidden]
         self.dS = [backward_form(act) for act in hidden]
         self.output_form = output_form(output, loss)
-        self.workspaces = WorkspaceCache(self.p, K, self.dtype)
+        self.workspaces = WorkspaceCache(self.p, K, self.dtype, self.dim_theta)
         self.eye = np.eye(K, dtype=self.dtype) if loss.classification else None
         self.binary = loss.binary_targets
+        self._gather = None  # (θ's index of each entry of waug, waug's of each entry of θ)
 
     # ---- the checks that cost one pass
     def checked_X(self, X):
@@ -355,8 +397,9 @@ class Kernel:
         """The target matrix Y for y when it needs no conversion, else None.
 
         Labels become one-hot rows by a ``take`` from the identity (an IndexError for a label
-        >= K; negative ones are tested first); with ``scratch`` they are written into this
-        thread's workspace for n rows, for a caller that does not keep Y beyond the next call.
+        >= K; negative ones are tested first); with ``scratch`` they are written, as columns,
+        into this thread's workspace for n rows, for a caller that does not keep Y beyond the
+        next call (Y is then the transpose of that (K, n) array, the kernel's own layout).
         """
         if type(y) is not np.ndarray or n <= 0 or y.shape[:1] != (n,) or self.binary:
             return None  # (0/1 targets are checked by the general code)
@@ -365,7 +408,7 @@ class Kernel:
                 ws = self.workspaces.get(n, keep_large=False) if scratch else None
                 try:
                     if ws is not None:
-                        return self.eye.take(y, axis=0, out=ws.Y)
+                        return self.eye.take(y, 1, ws.Yt).T
                     return self.eye.take(y, axis=0)
                 except IndexError:
                     return None  # the general check says what is wrong
@@ -378,11 +421,13 @@ class Kernel:
 
     # ---- the forward pass and the gradient
     def forward(self, X):
-        """([Z_1, ..., Z_L], [A_0, ..., A_L]) as gradients.forward computes them: each product
-        written into a new array that the bias is then added to (one temporary fewer)."""
+        """([Z_1, ..., Z_L], [A_0, ..., A_L]) as gradients.forward computes them: each Z_l^T
+        written into a new array that the bias is then added to (one temporary fewer); the
+        arrays returned are the (n, p_l) transposes."""
         Z, A, n = [], [X], X.shape[0]
         for l, head in enumerate(self.heads):
-            z = affine(A[l], self.WT[l], self.b[l], np.empty((n, self.p[l + 1]), self.dtype))
+            zt = np.empty((self.p[l + 1], n), self.dtype)
+            z = affine(self.W[l], A[l].T, self.b_col[l], zt).T
             Z.append(z)
             A.append(head.S_xp(_xp, z))
         return Z, A
@@ -391,62 +436,122 @@ class Kernel:
         """(ℓ_τ or None, ∂ℓ_τ/∂θ) for a checked batch, the gradient written into ``out``
         (a contiguous flat array of the dtype and length dim θ) or a new array.
 
-        Z_l = A_{l-1} W_l^T + b_l goes into the workspace and S_l is applied in place (a_l is
-        enough for S'). Backwards, Delta_l^T A_{l-1} and 1^T Delta_l go straight into the
-        gradient's slices, and Delta_{l-1} = (Delta_l W_l) ⊙ S'(A_{l-1}) overwrites A_{l-1}.
+        One example per column: Z_l^T = W_l A_{l-1}^T + b_l goes into the workspace and S_l
+        is applied in place (a_l is enough for S'). Backwards, the weight and bias gradients
+        Delta_l^T A_{l-1} and Delta_l^T 1 go into θ's order, and Delta_{l-1}^T =
+        (W_l^T Delta_l^T) ⊙ S'(z_{l-1}) overwrites a_{l-1}^T. Where the biases ride in the
+        products (``ws.aug``) each layer is one product forward and one back.
         Positional out= arguments: a little less overhead per call.
         """
         n, flags = X.shape[0], X.flags
         if not (flags.c_contiguous or flags.f_contiguous):
             X = np.ascontiguousarray(X)  # strided input: BLAS needs one unit stride
         ws = self.workspaces.get(n)
-        forward, backward = ws.steps or self.steps(ws)
-        if out is None:
-            grad = np.empty(self.dim_theta, dtype=self.dtype)
-            gW, gb = self.gradient_views(grad)
-        else:  # a buffer given again (a training loop's) keeps its views
-            grad, kept = out, ws.out_views
-            if kept is None or kept[0] is not out:
-                ws.out_views = kept = (out, self.gradient_views(out))
-            gW, gb = kept[1]
-        A = [X]  # a_0, ..., a_{L-1}
-        for WT, b, H, S, zeros in forward:  # hidden layers 1..L-1
-            A.append(S(affine(A[-1], WT, b, H), zeros))
-        Zt = affine(self.W[-1], A[-1].T, self.b_col, ws.Zt)  # Z_L^T, (p_L, n)
-        loss, Delta = self.output_form(ws, Zt, Y, n, with_loss, self.output, self.loss)
-        dot, ones, l = np.dot, ws.ones, self.L
-        for back, W, dS, T in backward:  # l = L, ..., 2
-            dot(Delta.T, A[l - 1], gW[l - 1])  # Σ_i δ_l a_{l-1}^T
-            dot(ones, Delta, gb[l - 1])  # Σ_i δ_l = 1^T Delta_l
-            back(Delta, W, dS, A[l - 1], T)  # Delta_{l-1}, written over a_{l-1}
-            Delta, l = A[l - 1], l - 1
-        dot(Delta.T, X, gW[0])  # l = 1; Delta_0 is never needed
-        dot(ones, Delta, gb[0])
+        forward, backward, last = ws.plan or self.plan(ws)
+        grad = np.empty(self.dim_theta, dtype=self.dtype) if out is None else out
+        dot, ones, aug = np.dot, ws.ones, ws.aug
+        if aug:  # [W_l | b_l] from θ, X^T above its row of ones
+            self.theta.take(self._gather[0], 0, ws.waug)
+            np.copyto(ws.H[0], X.T)
+            At = ws.A[0]
+        else:
+            At = X.T
+        for W, b, H, S, zeros, A_l in forward:  # hidden layers 1..L-1
+            S(affine(W, At, b, H), zeros)
+            At = A_l
+        Zt = affine(last[0], At, last[1], ws.Zt)  # Z_L^T, (p_L, n)
+        loss, Dt = self.output_form(ws, Zt, Y.T, n, with_loss, self.output, self.loss)
+        if aug:
+            for gWaT, A_prev, back, WT, dS, H, T in backward:  # l = L, ..., 1
+                dot(A_prev, Dt.T, gWaT)  # [Σ_i δ_l a_{l-1}^T | Σ_i δ_l]^T
+                if back is None:
+                    break
+                back(WT, Dt, dS, H, T)  # Delta_{l-1}^T, written over a_{l-1}^T
+                Dt = H
+            self.theta_order(ws.gaug, grad)
+        else:
+            gW, gb = self.gradient_views(ws, grad, out)
+            l = self.L
+            for A_prev, back, WT, dS, H, T in backward:  # l = L, ..., 1
+                dot(Dt, X if A_prev is None else A_prev, gW[l - 1])  # Delta_l^T A_{l-1}
+                dot(Dt, ones, gb[l - 1])  # Σ_i δ_l = Delta_l^T 1
+                if back is None:
+                    break
+                back(WT, Dt, dS, H, T)
+                Dt, l = H, l - 1
         if self.alpha:
             add_weight_penalty_gradient(_xp, self.layers, self.theta, self.alpha, n, grad)
             if loss is not None:
                 loss = loss + weight_penalty(_xp, self.layers, self.theta, self.alpha, n)
         return loss, grad
 
-    def steps(self, ws):
+    def theta_order(self, gaug, grad):
+        """The gradients of the [W_l | b_l]^T blocks, ``gaug``, written in θ's order."""
+        gaug.take(self._gather[1], 0, grad)
+
+    def plan(self, ws):
         """The per-layer arguments of a call on workspace ``ws``, made at its first call and
-        kept there: forward, (W_l^T, b_l, Z_l's array, S_l, zeros) for l = 1..L-1, S_l over
-        row blocks where the batch needs several; backward, (delta_back or its form in
-        blocks, W_l, S'_{l-1}, the block for Delta_l W_l) for l = L..2."""
+        kept there: forward, (W_l or [W_l | b_l], b_l's column or None, Z_l's array, S_l,
+        zeros, the next layer's input) for l = 1..L-1, S_l over column blocks where the batch
+        needs several; last, the output layer's (W_L or [W_L | b_L], b_L's column or None);
+        backward, for l = L..1, (the gradient's block where the biases ride in the products,)
+        the layer's input, and for l > 1 (delta_back or its form in blocks, W_l^T,
+        S'_{l-1}, a_{l-1}^T's array, the block for W_l^T Delta_l^T), else Nones."""
+        L, aug, n = self.L, ws.aug, ws.m.shape[0]
+        if aug and self._gather is None:
+            self._gather = self.gather_index()
         forward = []
-        for l in range(1, self.L):
+        for l in range(1, L):
             S, inplace = self.S[l - 1]
             zeros = ws.zeros[l] if ws.one_block or inplace else None
-            if inplace and not ws.one_block:
-                S = functools.partial(in_row_blocks, S)
-            forward.append((self.WT[l - 1], self.b[l - 1], ws.hidden[l - 1], S, zeros))
+            if not inplace:  # the next product reads Z_l's array: write a_l back there
+                S = functools.partial(_written_back, S)
+            elif not ws.one_block:
+                S = functools.partial(in_column_blocks, S)
+            W, b = (ws.Wa[l - 1], None) if aug else (self.W[l - 1], self.b_col[l - 1])
+            forward.append((W, b, ws.H[l], S, zeros, ws.A[l] if aug else ws.H[l]))
+        last = (ws.Wa[L - 1], None) if aug else (self.W[L - 1], self.b_col[L - 1])
         back = delta_back if ws.one_block else delta_back_in_blocks
-        backward = [(back, self.W[l - 1], self.dS[l - 2], ws.block[l - 1])
-                    for l in range(self.L, 1, -1)]
-        ws.steps = forward, backward
-        return ws.steps
+        backward = []
+        for l in range(L, 0, -1):
+            if aug:
+                A_prev = ws.A[l - 1]
+            else:
+                A_prev = None if l == 1 else ws.H[l - 1].T  # (the input X itself at l = 1)
+            if l > 1:  # one block: T shaped as W_l^T Delta_l^T; several: the flat block
+                T = ws.T[: self.p[l - 1] * n].reshape(-1, n) if ws.one_block else ws.T
+                step = (back, self.WT[l - 1], self.dS[l - 2], ws.H[l - 1], T)
+            else:
+                step = (None,) * 5
+            backward.append(((ws.gWaT[l - 1],) if aug else ()) + (A_prev,) + step)
+        ws.plan = forward, backward, last
+        return ws.plan
 
-    def gradient_views(self, grad):
-        """([∂ℓ/∂W_l as a (p_l, p_{l-1}) view], [∂ℓ/∂b_l as a view]) of a flat gradient."""
-        return ([grad[W].reshape(shape) for W, shape, _ in self.slices],
-                [grad[b] for _, _, b in self.slices])
+    def gather_index(self):
+        """(for each entry of the flat [W_1 | b_1], ..., [W_L | b_L]: its index in θ; for each
+        entry of θ: its index in the flat transposed blocks [W_l | b_l]^T)."""
+        position = np.arange(self.dim_theta)
+        blocks = [np.hstack([position[W].reshape(shape), position[b].reshape(-1, 1)])
+                  for W, shape, b in self.slices]
+        gather = np.concatenate([block.ravel() for block in blocks])
+        scatter = np.argsort(np.concatenate([block.T.ravel() for block in blocks]))
+        return gather, scatter
+
+    def gradient_views(self, ws, grad, out):
+        """([∂ℓ/∂W_l as a (p_l, p_{l-1}) view], [∂ℓ/∂b_l as a view]) of a flat gradient; a
+        buffer given again (a training loop's) keeps its views in the workspace."""
+        if out is not None:
+            kept = ws.out_views
+            if kept is not None and kept[0] is out:
+                return kept[1]
+        views = ([grad[W].reshape(shape) for W, shape, _ in self.slices],
+                 [grad[b] for _, _, b in self.slices])
+        if out is not None:
+            ws.out_views = (out, views)
+        return views
+
+
+def _written_back(S, Z, zeros=None):
+    """a = S(z) from an S that returns a new array, copied back over Z."""
+    np.copyto(Z, S(Z))
+    return Z

@@ -188,7 +188,7 @@ def nudge_curves(net, X, y, weights, values, h: float) -> dict:
     values = [float(t) for t in values]
     curves = []
     for l, j, k in weights:
-        trial = net.copy()
+        trial = net.copy(kernel=False)  # the readable batch form: δ a to the last bit
         base = trial.theta.copy()
         index = trial.layer_slices()[l - 1][0].start + (j - 1) * net.p[l - 1] + (k - 1)
         curve = {"l": l, "j": j, "k": k, "value": _number(net.W[l - 1][j - 1, k - 1]),

@@ -306,15 +306,19 @@ def test_backward_bad_input():
 @pytest.mark.parametrize("hidden", ["relu", "tanh", "logistic", "identity"])
 @pytest.mark.parametrize("blocks", [False, True])
 @pytest.mark.parametrize("p", [[5, 9, 7, 3], [5, 40, 12, 3], [5, 100, 70, 3]])
-def test_numpy_fast_path_equals_the_generic_code(monkeypatch, batch, rel, hidden, blocks, p):
-    # With blocks=True the hidden layers are processed in blocks of 64 rows (200 = 3·64 + 8)
-    # and no workspace is kept, the paths that large batches take. The wider p puts hidden
+@pytest.mark.parametrize("aug", [False, True])
+def test_numpy_fast_path_equals_the_generic_code(monkeypatch, batch, rel, hidden, blocks, p,
+                                                 aug):
+    # With blocks=True the hidden layers are processed in blocks of 64 examples (200 = 3·64 +
+    # 8) and no workspace is kept, the paths that large batches take. The wider p puts hidden
     # layers (and blocks) on both sides of the ReLU's sign/comparison switch (2048 entries);
-    # the widest has layers wider than a block has rows (100, 70 > 64), so blocks sized by a
-    # layer's width instead of the block's rows would not fit the scratch arrays.
+    # the widest has layers wider than a block has examples (100, 70 > 64), so blocks sized by
+    # a layer's width instead of the block's examples would not fit the scratch arrays.
+    # aug: the biases ride in the products (the gathered [W_l | b_l]) or are added.
     if blocks:
         monkeypatch.setattr(bp._numpy_kernel, "BLOCK_BYTES", 1)
         monkeypatch.setattr(bp._numpy_kernel, "WORKSPACE_BYTES", 1)
+    monkeypatch.setattr(bp._numpy_kernel, "AUG_ENTRIES", 10**6 if aug else 0)
     for output in ["softmax", "identity", "logistic", "softmax_reduced"]:
         net = bp.Network(p, hidden=hidden, output=output, seed=2)
         generic = net.copy(backend="array_api_strict")

@@ -31,17 +31,22 @@ def _rel(a, b):
     return np.linalg.norm(a - b) / np.linalg.norm(b)
 
 
-@pytest.mark.parametrize("blocks", ["one block", "blocks of 64 rows, nothing kept"])
+@pytest.mark.parametrize("biases", ["in the products", "added"])
+@pytest.mark.parametrize("blocks", ["one block", "blocks of 64 columns, nothing kept"])
 @pytest.mark.parametrize("hidden", HIDDEN)
 @pytest.mark.parametrize("output, loss", PAIRS)
-def test_kernel_equals_the_readable_batch_gradient(monkeypatch, output, loss, hidden, blocks):
+def test_kernel_equals_the_readable_batch_gradient(monkeypatch, output, loss, hidden, blocks,
+                                                   biases):
     if blocks != "one block":
         monkeypatch.setattr(kernel, "BLOCK_BYTES", 1)
         monkeypatch.setattr(kernel, "WORKSPACE_BYTES", 1)
+    monkeypatch.setattr(kernel, "AUG_ENTRIES", 10**6 if biases == "in the products" else 0)
     # widths 9 and 40: hidden layers on both sides of the ReLU's sign/comparison switch
-    # (200 x 9 < 2048 <= 200 x 40 entries); 200 rows = 3 blocks of 64 and one of 8.
+    # (200 x 9 < 2048 <= 200 x 40 entries); 200 columns = 3 blocks of 64 and one of 8.
     net = bp.Network([5, 40, 9, 3], hidden=hidden, output=output, loss=loss, seed=2)
     assert net.kernel and not net.copy(kernel=False).kernel
+    aug = kernel.rides_in_products(net.p, net.dim_theta, 200)
+    assert aug == (biases == "in the products")
     X, y = _batch(net, 200)
     Xc, Y = net.checked_batch(X, y)
     loss_ref, grad_ref = batch_gradient(net, Xc, Y)

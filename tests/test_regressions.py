@@ -600,21 +600,27 @@ def test_network_gradient_passes_checkpoints_on():
 
 
 def _distinct_arrays(ws):
-    """The arrays a workspace owns (the blocks and zeros are views into one array each)."""
-    arrays = [*ws.hidden, ws.Zt, ws.Gt, ws.Y, ws.m, ws.s, ws.ones]
-    arrays += [v.base for v in (ws.block[1:2] + ws.zeros[1:2])]
+    """The arrays a workspace owns (the zeros are views into one array, as are the gathered
+    [W_l | b_l] and their gradients)."""
+    arrays = [a for a in ws.A if a is not None] + [ws.Zt, ws.Gt, ws.Yt, ws.m, ws.s, ws.ones]
+    arrays += [ws.T, ws.zeros[1].base] if len(ws.zeros) > 1 else []
+    arrays += [ws.waug, ws.gaug] if ws.aug else []
     return arrays
 
 
+@pytest.mark.parametrize("aug", [False, True])
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("p, K, n", [([3, 5, 2], 2, 7), ([4, 9, 6, 3], 1, 300), ([2, 3], 3, 5)])
-def test_workspace_byte_count_and_dtypes_are_those_of_its_arrays(dtype, p, K, n):
+def test_workspace_byte_count_and_dtypes_are_those_of_its_arrays(dtype, p, K, n, aug):
     from backprop._numpy_kernel import Workspace
 
-    ws = Workspace(p, K, np.dtype(dtype), n)
-    arrays = [a for a in _distinct_arrays(ws) if a is not None]
+    ws = Workspace(p, K, np.dtype(dtype), n, aug)
+    arrays = _distinct_arrays(ws)
     assert all(a.dtype == np.dtype(dtype) for a in arrays)
-    assert ws.Y.shape == (n, K) and ws.m.shape == ws.s.shape == (n,)
+    assert ws.Yt.shape == (K, n) and ws.m.shape == ws.s.shape == (n,)
+    assert [a.shape for a in ws.A[1:]] == [(q + 1, n) for q in p[1:-1]]
+    assert all((a[-1] == 1).all() for a in ws.A if a is not None)  # the rows of ones
+    assert (ws.A[0] is not None) == aug
     assert ws.nbytes == sum(a.nbytes for a in arrays)
     assert ws.one_block  # 2 MB blocks hold these batches whole
 
@@ -638,7 +644,8 @@ def test_workspace_budget_edge_and_an_uncached_float32_workspace(monkeypatch):
     X = np.linspace(-1, 1, 300, dtype=np.float32).reshape(100, 3)
     y = np.ones((100, 2), np.float32)
     want = net.gradient(X, y)
-    nbytes = kernel.Workspace.layout(net.p, net.K, np.dtype(net.dtype), 100)[2]
+    aug = kernel.rides_in_products(net.p, net.dim_theta, 100)
+    nbytes = kernel.Workspace.layout(net.p, net.K, np.dtype(net.dtype), 100, aug)[2]
     for budget, kept in [(nbytes, 1), (nbytes - 1, 0)]:  # exactly fits (in float32 bytes), or not
         monkeypatch.setattr(kernel, "WORKSPACE_BYTES", budget)
         net.release_workspace()
