@@ -21,7 +21,7 @@ this file is deleted) runs instead. The tricks, each measured in ``benchmarks/``
 * W_l^T Delta_l^T is formed in blocks of columns, so no extra array of the batch's size is
   needed;
 * input checks that cost one pass: a finiteness test by one dot product, labels turned into
-  one-hot columns by a ``take`` from an identity matrix, written into the workspace.
+  one-hot columns by a ``take`` from an identity matrix.
 
 It takes arrays and returns arrays; it imports nothing from ``network.py``.
 """
@@ -255,7 +255,7 @@ class Workspace:
     A[l] (l = 1..L-1): (p_l + 1, n), a row of ones under H[l] = A[l][:p_l], which holds Z_l^T,
     then a_l^T, then Delta_l^T on the way back; A[0]: X^T under its row of ones, where the
     biases ride in the products (``aug``), else None. Zt: Z_L^T, then Delta_L^T (p_L, n);
-    Gt: one more (p_L, n) array; Yt: one-hot columns (K, n); m, s: per-example maxima and
+    Gt: one more (p_L, n) array; m, s: per-example maxima and
     sums over the classes (n,); ones: (n,) ones for row sums; T: a flat block for
     W_l^T Delta_l^T; zeros[l]: a block of zeros (p_l, cols) (never written); one_block: True
     when one block holds the whole batch; Wa, gWaT: with ``aug``, the gathered [W_l | b_l]
@@ -265,31 +265,30 @@ class Workspace:
     the kernel's calls (Kernel.plan).
     """
 
-    __slots__ = ("A", "H", "Zt", "Gt", "Yt", "m", "s", "ones", "T", "zeros", "one_block",
+    __slots__ = ("A", "H", "Zt", "Gt", "m", "s", "ones", "T", "zeros", "one_block",
                  "aug", "waug", "gaug", "Wa", "gWaT", "nbytes", "out_views", "plan")
 
     @staticmethod
-    def layout(p, K: int, dtype, n: int, aug: bool = False):
+    def layout(p, dtype, n: int, aug: bool = False):
         """(columns of a block, widest hidden layer, bytes of the whole workspace)."""
         L, size = len(p) - 1, np.dtype(dtype).itemsize
         widest = max(p[1:L], default=0)
         cols = min(n, max(64, BLOCK_BYTES // (size * max(widest, 1))))
-        entries = n * (sum(p[1:L]) + (L - 1) + 2 * p[L] + K + 3) + 2 * cols * widest
+        entries = n * (sum(p[1:L]) + (L - 1) + 2 * p[L] + 3) + 2 * cols * widest
         if aug:
             gathered = sum(p[l] * (p[l - 1] + 1) for l in range(1, L + 1))
             entries += n * (p[0] + 1) + 2 * gathered
         return cols, widest, entries * size
 
-    def __init__(self, p, K: int, dtype, n: int, aug: bool = False):
+    def __init__(self, p, dtype, n: int, aug: bool = False):
         L = len(p) - 1
-        cols, widest, self.nbytes = self.layout(p, K, dtype, n, aug)
+        cols, widest, self.nbytes = self.layout(p, dtype, n, aug)
         self.aug = aug
         self.A = [np.ones((p[0] + 1, n), dtype=dtype) if aug else None]
         self.A += [np.ones((p[l] + 1, n), dtype=dtype) for l in range(1, L)]
         self.H = [None if a is None else a[:-1] for a in self.A]
         self.Zt = np.empty((p[L], n), dtype=dtype)
         self.Gt = np.empty((p[L], n), dtype=dtype)
-        self.Yt = np.empty((K, n), dtype=dtype)
         self.m = np.empty(n, dtype=dtype)
         self.s = np.empty(n, dtype=dtype)
         self.ones = np.ones(n, dtype=dtype)
@@ -317,8 +316,8 @@ class WorkspaceCache:
     dictionary is changed (and iterated) only under the lock, and read by single lookups.
     """
 
-    def __init__(self, p, K: int, dtype, dim_theta: int | None = None):
-        self.p, self.K, self.dtype = p, K, dtype
+    def __init__(self, p, dtype, dim_theta: int | None = None):
+        self.p, self.dtype = p, dtype
         self.dim_theta = dim_theta
         self._lock = threading.Lock()
         self._kept: dict = {}
@@ -331,9 +330,9 @@ class WorkspaceCache:
         if ws is not None:
             return ws
         aug = self.dim_theta is not None and rides_in_products(self.p, self.dim_theta, n)
-        if Workspace.layout(self.p, self.K, self.dtype, n, aug)[2] > WORKSPACE_BYTES:
-            return Workspace(self.p, self.K, self.dtype, n, aug) if keep_large else None
-        ws = Workspace(self.p, self.K, self.dtype, n, aug)
+        if Workspace.layout(self.p, self.dtype, n, aug)[2] > WORKSPACE_BYTES:
+            return Workspace(self.p, self.dtype, n, aug) if keep_large else None
+        ws = Workspace(self.p, self.dtype, n, aug)
         with self._lock:
             total = ws.nbytes + sum(w.nbytes for w in self._kept.values())
             while self._kept and (total > WORKSPACE_BYTES or len(self._kept) >= WORKSPACES_KEPT):
@@ -380,7 +379,7 @@ class Kernel:
         self.S = [forward_form(act) for act in hidden]
         self.dS = [backward_form(act) for act in hidden]
         self.output_form = output_form(output, loss)
-        self.workspaces = WorkspaceCache(self.p, K, self.dtype, self.dim_theta)
+        self.workspaces = WorkspaceCache(self.p, self.dtype, self.dim_theta)
         self.eye = np.eye(K, dtype=self.dtype) if loss.classification else None
         self.binary = loss.binary_targets
         self._gather = None  # (θ's index of each entry of waug, waug's of each entry of θ)
@@ -393,23 +392,19 @@ class Kernel:
             return X
         return None
 
-    def checked_Y(self, y, n: int, scratch: bool):
+    def checked_Y(self, y, n: int):
         """The target matrix Y for y when it needs no conversion, else None.
 
-        Labels become one-hot rows by a ``take`` from the identity (an IndexError for a label
-        >= K; negative ones are tested first); with ``scratch`` they are written, as columns,
-        into this thread's workspace for n rows, for a caller that does not keep Y beyond the
-        next call (Y is then the transpose of that (K, n) array, the kernel's own layout).
+        Labels become one-hot columns by a ``take`` from the identity (an IndexError for a
+        label >= K; negative ones are tested first), and Y is the transpose of that new
+        (K, n) array: the kernel's own layout, with the rows of Y still e_{y+1}.
         """
         if type(y) is not np.ndarray or n <= 0 or y.shape[:1] != (n,) or self.binary:
             return None  # (0/1 targets are checked by the general code)
         if self.eye is not None:
             if y.ndim == 1 and y.dtype.kind in "iu" and np.minimum.reduce(y) >= 0:
-                ws = self.workspaces.get(n, keep_large=False) if scratch else None
                 try:
-                    if ws is not None:
-                        return self.eye.take(y, 1, ws.Yt).T
-                    return self.eye.take(y, axis=0)
+                    return self.eye.take(y, 1).T
                 except IndexError:
                     return None  # the general check says what is wrong
         elif y.dtype == self.dtype and all_finite(y):
@@ -418,6 +413,14 @@ class Kernel:
             if y.ndim == 1 and self.p[-1] == 1:
                 return y.reshape(n, 1)
         return None
+
+    def gradient(self, X, y):
+        """∂ℓ_τ/∂θ (a new array) when X and y need no conversion (each checked in one pass,
+        as above), else None: the network's general checks then convert them or say what is
+        wrong."""
+        X = self.checked_X(X)
+        Y = None if X is None else self.checked_Y(y, X.shape[0])
+        return None if Y is None else self.loss_and_gradient(X, Y, None, False)[1]
 
     # ---- the forward pass and the gradient
     def forward(self, X):
@@ -440,91 +443,113 @@ class Kernel:
         is applied in place (a_l is enough for S'). Backwards, the weight and bias gradients
         Delta_l^T A_{l-1} and Delta_l^T 1 go into θ's order, and Delta_{l-1}^T =
         (W_l^T Delta_l^T) ⊙ S'(z_{l-1}) overwrites a_{l-1}^T. Where the biases ride in the
-        products (``ws.aug``) each layer is one product forward and one back.
+        products (``ws.aug``), each layer is one product forward and one back, and the calls
+        are bound to their arrays once (``in_products``).
         Positional out= arguments: a little less overhead per call.
         """
-        n, flags = X.shape[0], X.flags
-        if not (flags.c_contiguous or flags.f_contiguous):
-            X = np.ascontiguousarray(X)  # strided input: BLAS needs one unit stride
+        n = X.shape[0]
         ws = self.workspaces.get(n)
-        forward, backward, last = ws.plan or self.plan(ws)
-        grad = np.empty(self.dim_theta, dtype=self.dtype) if out is None else out
-        dot, ones, aug = np.dot, ws.ones, ws.aug
-        if aug:  # [W_l | b_l] from θ, X^T above its row of ones
-            self.theta.take(self._gather[0], 0, ws.waug)
-            np.copyto(ws.H[0], X.T)
-            At = ws.A[0]
+        if ws.aug:
+            loss, grad = self.in_products(ws, X, Y, out, with_loss)
         else:
+            flags = X.flags
+            if not (flags.c_contiguous or flags.f_contiguous):
+                X = np.ascontiguousarray(X)  # strided input: BLAS needs one unit stride
+            forward, last, backward = ws.plan or self.plan(ws)
+            grad = np.empty(self.dim_theta, dtype=self.dtype) if out is None else out
             At = X.T
-        for W, b, H, S, zeros, A_l in forward:  # hidden layers 1..L-1
-            S(affine(W, At, b, H), zeros)
-            At = A_l
-        Zt = affine(last[0], At, last[1], ws.Zt)  # Z_L^T, (p_L, n)
-        loss, Dt = self.output_form(ws, Zt, Y.T, n, with_loss, self.output, self.loss)
-        if aug:
-            for gWaT, A_prev, back, WT, dS, H, T in backward:  # l = L, ..., 1
-                dot(A_prev, Dt.T, gWaT)  # [Σ_i δ_l a_{l-1}^T | Σ_i δ_l]^T
-                if back is None:
-                    break
-                back(WT, Dt, dS, H, T)  # Delta_{l-1}^T, written over a_{l-1}^T
-                Dt = H
-            self.theta_order(ws.gaug, grad)
-        else:
+            for W, b, H, S, zeros in forward:  # hidden layers 1..L-1
+                At = S(affine(W, At, b, H), zeros)
+            Zt = affine(last[0], At, last[1], ws.Zt)  # Z_L^T, (p_L, n)
+            loss, Dt = self.output_form(ws, Zt, Y.T, n, with_loss, self.output, self.loss)
             gW, gb = self.gradient_views(ws, grad, out)
-            l = self.L
-            for A_prev, back, WT, dS, H, T in backward:  # l = L, ..., 1
+            dot, ones = np.dot, ws.ones
+            for l, A_prev, back, WT, dS, H, T in backward:  # l = L, ..., 1
                 dot(Dt, X if A_prev is None else A_prev, gW[l - 1])  # Delta_l^T A_{l-1}
                 dot(Dt, ones, gb[l - 1])  # Σ_i δ_l = Delta_l^T 1
-                if back is None:
-                    break
-                back(WT, Dt, dS, H, T)
-                Dt, l = H, l - 1
+                if back is not None:
+                    back(WT, Dt, dS, H, T)  # Delta_{l-1}^T, written over a_{l-1}^T
+                    Dt = H
         if self.alpha:
             add_weight_penalty_gradient(_xp, self.layers, self.theta, self.alpha, n, grad)
             if loss is not None:
                 loss = loss + weight_penalty(_xp, self.layers, self.theta, self.alpha, n)
         return loss, grad
 
-    def theta_order(self, gaug, grad):
-        """The gradients of the [W_l | b_l]^T blocks, ``gaug``, written in θ's order."""
-        gaug.take(self._gather[1], 0, grad)
+    def in_products(self, ws, X, Y, out, with_loss):
+        """The call where the biases ride in the products: X^T goes above its row of ones,
+        then the bound calls of the forward pass (θ gathered into [W_l | b_l], Z_l^T =
+        [W_l | b_l] [A_{l-1}^T; 1^T], S_l in place), the output layer, layer L's gradient
+        [Σ_i δ_L a_{L-1}^T | Σ_i δ_L]^T and Delta_{L-1}, the bound calls for l = L-1..1, and
+        one ``take`` into θ's order."""
+        forward, (A_prev, back, WT, dS, H, T), backward = ws.plan or self.plan(ws)
+        np.copyto(ws.H[0], X.T)
+        for call in forward:
+            call()
+        loss, Dt = self.output_form(ws, ws.Zt, Y.T, X.shape[0], with_loss, self.output,
+                                    self.loss)
+        np.dot(A_prev, Dt.T, ws.gWaT[-1])
+        back(WT, Dt, dS, H, T)
+        for call in backward:
+            call()
+        if out is None:
+            return loss, ws.gaug.take(self._gather[1])
+        return loss, ws.gaug.take(self._gather[1], 0, out, "clip")  # "raise" would buffer
 
     def plan(self, ws):
         """The per-layer arguments of a call on workspace ``ws``, made at its first call and
-        kept there: forward, (W_l or [W_l | b_l], b_l's column or None, Z_l's array, S_l,
-        zeros, the next layer's input) for l = 1..L-1, S_l over column blocks where the batch
-        needs several; last, the output layer's (W_L or [W_L | b_L], b_L's column or None);
-        backward, for l = L..1, (the gradient's block where the biases ride in the products,)
-        the layer's input, and for l > 1 (delta_back or its form in blocks, W_l^T,
-        S'_{l-1}, a_{l-1}^T's array, the block for W_l^T Delta_l^T), else Nones."""
-        L, aug, n = self.L, ws.aug, ws.m.shape[0]
-        if aug and self._gather is None:
-            self._gather = self.gather_index()
-        forward = []
-        for l in range(1, L):
-            S, inplace = self.S[l - 1]
-            zeros = ws.zeros[l] if ws.one_block or inplace else None
-            if not inplace:  # the next product reads Z_l's array: write a_l back there
-                S = functools.partial(_written_back, S)
-            elif not ws.one_block:
-                S = functools.partial(in_column_blocks, S)
-            W, b = (ws.Wa[l - 1], None) if aug else (self.W[l - 1], self.b_col[l - 1])
-            forward.append((W, b, ws.H[l], S, zeros, ws.A[l] if aug else ws.H[l]))
-        last = (ws.Wa[L - 1], None) if aug else (self.W[L - 1], self.b_col[L - 1])
+        kept there.
+
+        Biases added: forward, (W_l, b_l's column, Z_l's array, S_l, zeros) for l = 1..L-1,
+        S_l over column blocks where the batch needs several; last, (W_L, b_L's column);
+        backward, for l = L..1, (l, a_{l-1}^T's transpose (None: X itself), and for l > 1
+        delta_back or its form in blocks, W_l^T, S'_{l-1}, a_{l-1}^T's array, the block for
+        W_l^T Delta_l^T, else Nones). Biases in the products: the bound calls of
+        ``in_products`` and layer L's arguments.
+        """
+        L, n = self.L, ws.m.shape[0]
         back = delta_back if ws.one_block else delta_back_in_blocks
+        S, T, steps = [], [None], []
+        for l in range(1, L):
+            form, inplace = self.S[l - 1]
+            if not inplace:  # the next product reads Z_l's array: write a_l back there
+                form = functools.partial(_written_back, form)
+            elif not ws.one_block:
+                form = functools.partial(in_column_blocks, form)
+            S.append((form, ws.zeros[l] if ws.one_block or inplace else None))
+            # one block: T shaped as W_{l+1}^T Delta_{l+1}^T; several: the flat block
+            T.append(ws.T[: self.p[l] * n].reshape(-1, n) if ws.one_block else ws.T)
+        for l in range(L, 1, -1):
+            steps.append((back, self.WT[l - 1], self.dS[l - 2], ws.H[l - 1], T[l - 1]))
+        if not ws.aug:
+            forward = [(self.W[l - 1], self.b_col[l - 1], ws.H[l]) + S[l - 1]
+                       for l in range(1, L)]
+            backward = [(l, ws.H[l - 1].T, *steps[L - l]) for l in range(L, 1, -1)]
+            backward.append((1, None) + (None,) * 5)
+            ws.plan = forward, (self.W[L - 1], self.b_col[L - 1]), backward
+            return ws.plan
+        if self._gather is None:
+            self._gather = self.gather_index()
+        # affine(W, At, None, out) and delta_back are bound as the calls they make: with the
+        # biases in the products, line 3 is one product, and line 10 a product and S'
+        bind = functools.partial
+        # (mode "clip": the indices are in range, and "raise" would copy through a buffer)
+        forward = [bind(self.theta.take, self._gather[0], 0, ws.waug, "clip")]
+        for l in range(1, L):
+            form, zeros = S[l - 1]
+            forward += [bind(np.dot, ws.Wa[l - 1], ws.A[l - 1], ws.H[l]),
+                        bind(form, ws.H[l], zeros)]
+        forward.append(bind(np.dot, ws.Wa[L - 1], ws.A[L - 1], ws.Zt))
         backward = []
-        for l in range(L, 0, -1):
-            if aug:
-                A_prev = ws.A[l - 1]
-            else:
-                A_prev = None if l == 1 else ws.H[l - 1].T  # (the input X itself at l = 1)
-            if l > 1:  # one block: T shaped as W_l^T Delta_l^T; several: the flat block
-                T = ws.T[: self.p[l - 1] * n].reshape(-1, n) if ws.one_block else ws.T
-                step = (back, self.WT[l - 1], self.dS[l - 2], ws.H[l - 1], T)
-            else:
-                step = (None,) * 5
-            backward.append(((ws.gWaT[l - 1],) if aug else ()) + (A_prev,) + step)
-        ws.plan = forward, backward, last
+        for l in range(L - 1, 0, -1):  # Delta_l^T is in H[l]
+            backward.append(bind(np.dot, ws.A[l - 1], ws.H[l].T, ws.gWaT[l - 1]))
+            if l > 1:
+                back_l, WT, dS, H, T_l = steps[L - l]
+                if back_l is delta_back:
+                    backward += [bind(np.dot, WT, ws.H[l], T_l), bind(dS, H, T_l)]
+                else:
+                    backward.append(bind(back_l, WT, ws.H[l], dS, H, T_l))
+        ws.plan = forward, (ws.A[L - 1],) + steps[0], backward
         return ws.plan
 
     def gather_index(self):

@@ -294,18 +294,17 @@ class Network:
         return [] if self._kernel is None else self._kernel.workspaces.sizes()
 
     # ------------------------------------------------------------------ checked input
-    def checked_batch(self, X, y, names=("X", "y"), scratch=False):
+    def checked_batch(self, X, y, names=("X", "y")):
         """(X, Y): the batch as arrays of the backend and dtype, Y the loss's target matrix
         (one-hot rows e_{y+1} for labels, else (n, p_L): 0/1 entries for binary
         cross-entropy); errors name ``names``.
 
-        The input of ``batch_loss`` and ``batch_loss_and_gradient``. With ``scratch=True`` the
-        one-hot rows may live in memory the next gradient call of this thread reuses.
+        The input of ``batch_loss`` and ``batch_loss_and_gradient``.
         """
         X = self.checked_X(X, names[0])
         n, kernel = X.shape[0], self._kernel
         # KERNEL: targets that need no conversion pass in one pass (None: the general check)
-        Y = None if kernel is None else kernel.checked_Y(y, n, scratch)
+        Y = None if kernel is None else kernel.checked_Y(y, n)
         if Y is not None:
             return X, Y
         if self._loss.classification:
@@ -418,12 +417,16 @@ class Network:
         """
         if checkpoints is not None:
             return checkpoint.gradient(self, X, y, checkpoints)
-        X, Y = self.checked_batch(X, y, scratch=True)
+        if self._kernel is not None:  # KERNEL: a batch that needs no conversion, in one call
+            grad = self._kernel.gradient(X, y)
+            if grad is not None:
+                return grad
+        X, Y = self.checked_batch(X, y)
         return self.batch_loss_and_gradient(X, Y, with_loss=False)[1]
 
     def loss_and_gradient(self, X, y):
         """(ℓ_τ as a float, ∂ℓ_τ/∂θ) from one forward and one backward pass."""
-        loss, grad = self.batch_loss_and_gradient(*self.checked_batch(X, y, scratch=True))
+        loss, grad = self.batch_loss_and_gradient(*self.checked_batch(X, y))
         return float(loss), grad
 
     def deltas(self, X, y):

@@ -602,7 +602,7 @@ def test_network_gradient_passes_checkpoints_on():
 def _distinct_arrays(ws):
     """The arrays a workspace owns (the zeros are views into one array, as are the gathered
     [W_l | b_l] and their gradients)."""
-    arrays = [a for a in ws.A if a is not None] + [ws.Zt, ws.Gt, ws.Yt, ws.m, ws.s, ws.ones]
+    arrays = [a for a in ws.A if a is not None] + [ws.Zt, ws.Gt, ws.m, ws.s, ws.ones]
     arrays += [ws.T, ws.zeros[1].base] if len(ws.zeros) > 1 else []
     arrays += [ws.waug, ws.gaug] if ws.aug else []
     return arrays
@@ -610,14 +610,14 @@ def _distinct_arrays(ws):
 
 @pytest.mark.parametrize("aug", [False, True])
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-@pytest.mark.parametrize("p, K, n", [([3, 5, 2], 2, 7), ([4, 9, 6, 3], 1, 300), ([2, 3], 3, 5)])
-def test_workspace_byte_count_and_dtypes_are_those_of_its_arrays(dtype, p, K, n, aug):
+@pytest.mark.parametrize("p, n", [([3, 5, 2], 7), ([4, 9, 6, 3], 300), ([2, 3], 5)])
+def test_workspace_byte_count_and_dtypes_are_those_of_its_arrays(dtype, p, n, aug):
     from backprop._numpy_kernel import Workspace
 
-    ws = Workspace(p, K, np.dtype(dtype), n, aug)
+    ws = Workspace(p, np.dtype(dtype), n, aug)
     arrays = _distinct_arrays(ws)
     assert all(a.dtype == np.dtype(dtype) for a in arrays)
-    assert ws.Yt.shape == (K, n) and ws.m.shape == ws.s.shape == (n,)
+    assert ws.Zt.shape == ws.Gt.shape == (p[-1], n) and ws.m.shape == ws.s.shape == (n,)
     assert [a.shape for a in ws.A[1:]] == [(q + 1, n) for q in p[1:-1]]
     assert all((a[-1] == 1).all() for a in ws.A if a is not None)  # the rows of ones
     assert (ws.A[0] is not None) == aug
@@ -628,7 +628,7 @@ def test_workspace_byte_count_and_dtypes_are_those_of_its_arrays(dtype, p, K, n,
 def test_workspace_cache_reuses_a_workspace_and_keeps_to_its_byte_budget():
     from backprop import _numpy_kernel as kernel
 
-    cache = kernel.WorkspaceCache([10, 2000, 10], 10, np.dtype("float64"))
+    cache = kernel.WorkspaceCache([10, 2000, 10], np.dtype("float64"))
     assert cache.get(5) is cache.get(5) and len(cache) == 1
     cache.clear()
     for n in (900, 901, 902, 903):  # about 19 MB each: three fit in 64 MiB, not four
@@ -645,7 +645,7 @@ def test_workspace_budget_edge_and_an_uncached_float32_workspace(monkeypatch):
     y = np.ones((100, 2), np.float32)
     want = net.gradient(X, y)
     aug = kernel.rides_in_products(net.p, net.dim_theta, 100)
-    nbytes = kernel.Workspace.layout(net.p, net.K, np.dtype(net.dtype), 100, aug)[2]
+    nbytes = kernel.Workspace.layout(net.p, np.dtype(net.dtype), 100, aug)[2]
     for budget, kept in [(nbytes, 1), (nbytes - 1, 0)]:  # exactly fits (in float32 bytes), or not
         monkeypatch.setattr(kernel, "WORKSPACE_BYTES", budget)
         net.release_workspace()
@@ -709,8 +709,8 @@ def test_dtype_names_are_exact(alias):
 def test_workspace_cache_byte_budget_is_inclusive_and_evicts_as_many_as_needed(monkeypatch):
     from backprop import _numpy_kernel as kernel
 
-    cache = kernel.WorkspaceCache([10, 200, 10], 10, np.dtype("float64"))
-    size = {n: kernel.Workspace.layout(cache.p, cache.K, cache.dtype, n)[2]
+    cache = kernel.WorkspaceCache([10, 200, 10], np.dtype("float64"))
+    size = {n: kernel.Workspace.layout(cache.p, cache.dtype, n)[2]
             for n in (100, 101, 102, 150)}
     monkeypatch.setattr(kernel, "WORKSPACE_BYTES", size[100] + size[101] + size[102])
     for n in (100, 101, 102):
