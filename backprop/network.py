@@ -37,7 +37,7 @@ except ImportError:  # pragma: no cover - the package works without it, only slo
     _numpy_kernel = None
 
 # Fixed once the network is built (net.copy(...) or a new Network changes them).
-_FIXED = SETTINGS + ("L", "K", "dim_theta", "xp", "W", "b", "layers", "kernel")
+_FIXED = frozenset(SETTINGS + ("L", "K", "dim_theta", "xp", "W", "b", "layers", "kernel"))
 
 
 class Network:

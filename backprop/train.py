@@ -272,7 +272,8 @@ def _hook_result(result, net):
 
 
 def _gradient_of(net, run):
-    """The loop's gradient: a function of the batch (X, Y) that returns (loss, gradient).
+    """The loop's gradient: (a function of the batch (X, Y) that returns (loss, gradient),
+    the one buffer it writes every gradient into, or None).
 
     On NumPy, with the network's own ``batch_loss_and_gradient`` and an optimiser of this
     module whose update keeps no reference to the gradient, every step writes its gradient
@@ -282,8 +283,9 @@ def _gradient_of(net, run):
     own = ("batch_loss_and_gradient" not in vars(net)
            and type(net).batch_loss_and_gradient is Network.batch_loss_and_gradient)
     if own and isinstance(run.X, np.ndarray) and type(run.opt).update in _UPDATES_KEEP_NO_GRAD:
-        return net._loss_and_gradient_into(np.empty(net.dim_theta, dtype=run.X.dtype))
-    return net.batch_loss_and_gradient
+        buffer = np.empty(net.dim_theta, dtype=run.X.dtype)
+        return net._loss_and_gradient_into(buffer), buffer
+    return net.batch_loss_and_gradient, None
 
 
 def _epoch_batches(run):
@@ -322,10 +324,14 @@ def _loop(net, run, rec, bar) -> bool:
     """
     xp, opt, B, T = net.xp, run.opt, run.B, run.T
     ipe, every, full, hook = run.ipe, run.every, run.full_batch, run.hook
-    gradient = _gradient_of(net, run)
+    gradient, buffer = _gradient_of(net, run)
     gather, batches = _epoch_batches(run)
     # Optimizer.step is its checks, update and t += 1; a subclass's own step is called as is
     update = opt.update if type(opt).step is Optimizer.step else None
+    # SteepestDescent/SGD on fit's own gradient buffer: θ -= α g as θ += (-α g), the buffer
+    # scaled where it lies (the same numbers as its update, without the temporary α g)
+    descent = (buffer is not None and update is not None
+               and type(opt).update is SteepestDescent.update)
     losses, times, isfinite, clock = rec.losses, rec.times, math.isfinite, time.perf_counter
     # NumPy's θ is written in place, so its backup is one copyto into a kept array; other
     # backends go through write (a new array on JAX)
@@ -370,7 +376,10 @@ def _loop(net, run, rec, bar) -> bool:
                 run.backup = write(run.backup, ..., net.theta_buffer)
             else:
                 copyto(backup, theta)
-            if update is None:
+            if descent:
+                np.add(theta, np.multiply(grad, -opt.lr, grad), theta)
+                opt.t += 1
+            elif update is None:
                 opt.step(net, grad, check_input=False)
             else:
                 update(net, grad)
