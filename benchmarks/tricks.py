@@ -8,6 +8,8 @@ moments of a busy machine).
     no in-place  the kernel with the activation table's S and S' (new arrays) for the hidden layers
     no fused     the kernel with the general output code of losses.py instead of the fused,
                  transposed softmax/cross-entropy form
+    biases added the kernel with every bias added after its product (and summed apart), where
+                 it would ride in the products ([W_l | b_l] against a row of ones)
 
 Usage::
 
@@ -48,6 +50,8 @@ def _variants(net, X, y):
                         dS=[nk.generic_backward(a) for a in hidden])
     general = kernel_like(output_form=nk.general_output)
     fresh = kernel_like()
+    added = kernel_like()
+    added.workspaces.dim_theta = None  # no dim θ: never the biases in the products
 
     def no_reuse():
         fresh.workspaces.clear()
@@ -59,6 +63,7 @@ def _variants(net, X, y):
         "no reuse": no_reuse,
         "no in-place": lambda: plain.loss_and_gradient(Xc, Yc),
         "no fused": lambda: general.loss_and_gradient(Xc, Yc),
+        "biases added": lambda: added.loss_and_gradient(Xc, Yc),
     }
 
 
