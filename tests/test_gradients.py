@@ -332,9 +332,10 @@ def test_numpy_fast_path_equals_the_generic_code(monkeypatch, batch, rel, hidden
 
 
 def test_numpy_fast_path_in_blocks_at_the_default_block_size(batch, rel):
-    # 3000 rows of a 100-wide layer is several default blocks (2 MiB / 800 bytes a row =
-    # 2621 rows): the blocked path as it runs on real batches, not only as monkeypatched.
-    net = bp.Network([5, 100, 3], hidden="tanh", output="softmax", seed=4)
+    # 3000 examples of a 400-wide layer are two default blocks (8 MiB / 3200 bytes a column
+    # = 2621 columns): the blocked path as it runs on real batches, not only as monkeypatched.
+    net = bp.Network([5, 400, 3], hidden="tanh", output="softmax", seed=4)
+    assert bp._numpy_kernel.Workspace.layout(net.p, np.dtype("float64"), 3000)[0] == 2621
     X, y = batch(net, 3000)
     loss, grad = net.loss_and_gradient(X, y)
     loss_g, grad_g = net.copy(backend="array_api_strict").loss_and_gradient(X, y)

@@ -167,5 +167,7 @@ def test_the_biases_ride_in_the_products_while_the_entries_moved_cost_less_than_
     for n, aug in [(566, True), (567, False)]:
         X, y = _batch(net, n, seed=n)
         assert _rel(net.gradient(X, y), ref.gradient(X, y)) < 1e-13
-        ws = net._kernel.workspaces.get(n)
-        assert ws.aug is aug and (ws.A[0] is not None) is aug
+        # the workspace kept has the gathered [W_l | b_l] and X^T's array exactly when aug
+        nbytes = kernel.Workspace.layout(p, np.dtype("float64"), n, aug)[2]
+        assert net.kept_workspaces()[-1] == (n, nbytes)
+        assert nbytes != kernel.Workspace.layout(p, np.dtype("float64"), n, not aug)[2]

@@ -631,7 +631,7 @@ def test_workspace_cache_reuses_a_workspace_and_keeps_to_its_byte_budget():
     cache = kernel.WorkspaceCache([10, 2000, 10], np.dtype("float64"))
     assert cache.get(5) is cache.get(5) and len(cache) == 1
     cache.clear()
-    for n in (900, 901, 902, 903):  # about 19 MB each: three fit in 64 MiB, not four
+    for n in (400, 401, 402, 403):  # about 19.3 MB each: three fit in 64 MiB, not four
         cache.get(n)
     kept = sum(nbytes for _, nbytes in cache.sizes())
     assert len(cache) == 3 and kept <= kernel.WORKSPACE_BYTES
