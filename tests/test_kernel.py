@@ -156,15 +156,15 @@ def test_an_out_buffer_given_again_keeps_its_views_and_gets_each_new_gradient():
 
 
 def test_the_biases_ride_in_the_products_while_the_entries_moved_cost_less_than_the_calls():
-    # 2 dim θ + n p_0 <= AUG_ENTRIES (2L - 3): with p = [4, 16, 16, 3] (dim θ = 403), up to
-    # n = 566 (3070 entries against 3 calls' 3072), and never with one layer (2L - 3 < 0).
-    p = [4, 16, 16, 3]
+    # 2 dim θ + n p_0 <= AUG_ENTRIES (2L - 3): with p = [2, 16, 16, 3] (dim θ = 371), up to
+    # n = 1165, where 742 + 2330 is exactly 3 calls' 3072; never with one layer (2L - 3 < 0).
+    p = [2, 16, 16, 3]
     net = bp.Network(p, hidden="relu", output="softmax", seed=0)
-    assert net.dim_theta == 403 and kernel.AUG_ENTRIES == 1024
-    assert kernel.rides_in_products(p, 403, 566) and not kernel.rides_in_products(p, 403, 567)
+    assert net.dim_theta == 371 and kernel.AUG_ENTRIES == 1024
+    assert kernel.rides_in_products(p, 371, 1165) and not kernel.rides_in_products(p, 371, 1166)
     assert not kernel.rides_in_products([3, 2], 8, 1)
     ref = net.copy(kernel=False)
-    for n, aug in [(566, True), (567, False)]:
+    for n, aug in [(1165, True), (1166, False)]:
         X, y = _batch(net, n, seed=n)
         assert _rel(net.gradient(X, y), ref.gradient(X, y)) < 1e-13
         # the workspace kept has the gathered [W_l | b_l] and X^T's array exactly when aug
