@@ -316,6 +316,7 @@ class WorkspaceCache:
 
     Each thread gets its own workspace, so threads never write into the same arrays; the
     dictionary is changed (and iterated) only under the lock, and read by single lookups.
+    ``dim_theta`` decides where the biases ride in the products (None: nowhere).
     """
 
     def __init__(self, p, dtype, dim_theta: int | None = None):

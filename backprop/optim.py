@@ -30,6 +30,8 @@ from __future__ import annotations
 import math
 import numbers
 
+import numpy as np
+
 from . import _validate as check
 
 
@@ -123,6 +125,11 @@ class SteepestDescent(Optimizer):
 
     def update(self, net, grad) -> None:
         net.theta_buffer -= self.lr * grad
+
+    def update_overwriting(self, theta, grad) -> None:
+        """``update`` on a NumPy θ with a gradient the caller lets it overwrite (fit's own
+        buffer): θ += (-α g), two in-place calls and no temporary α g, the same numbers."""
+        np.add(theta, np.multiply(grad, -self.lr, grad), theta)
 
 
 class SGD(SteepestDescent):

@@ -328,8 +328,7 @@ def _loop(net, run, rec, bar) -> bool:
     gather, batches = _epoch_batches(run)
     # Optimizer.step is its checks, update and t += 1; a subclass's own step is called as is
     update = opt.update if type(opt).step is Optimizer.step else None
-    # SteepestDescent/SGD on fit's own gradient buffer: θ -= α g as θ += (-α g), the buffer
-    # scaled where it lies (the same numbers as its update, without the temporary α g)
+    # SteepestDescent/SGD on fit's own gradient buffer: its update may overwrite the buffer
     descent = (buffer is not None and update is not None
                and type(opt).update is SteepestDescent.update)
     losses, times, isfinite, clock = rec.losses, rec.times, math.isfinite, time.perf_counter
@@ -377,7 +376,7 @@ def _loop(net, run, rec, bar) -> bool:
             else:
                 copyto(backup, theta)
             if descent:
-                np.add(theta, np.multiply(grad, -opt.lr, grad), theta)
+                opt.update_overwriting(theta, grad)
                 opt.t += 1
             elif update is None:
                 opt.step(net, grad, check_input=False)

@@ -296,3 +296,16 @@ def test_step_checks_the_gradient_and_leaves_theta_when_it_refuses():
     bp.SGD(lr=0.1).step(net, grad.tolist())
     bp.SGD(lr=0.1).step(twin, grad)
     np.testing.assert_array_equal(net.theta, twin.theta)
+
+
+def test_steepest_descents_overwriting_update_gives_the_numbers_of_update():
+    # fit's own gradient buffer may be overwritten: θ += (-α g) is θ -= α g to the last bit
+    net = bp.Network([3, 5, 2], seed=1)
+    ref = net.copy()
+    grad = np.random.default_rng(0).standard_normal(net.dim_theta)
+    opt = bp.SGD(lr=0.037)
+    opt.update(ref, grad)
+    scratch = grad.copy()
+    opt.update_overwriting(net.theta_buffer, scratch)
+    np.testing.assert_array_equal(net.theta, ref.theta)
+    np.testing.assert_array_equal(scratch, -0.037 * grad)
