@@ -386,8 +386,9 @@ class Network:
         self._check_out(out)
         if self._kernel is None:
             return lambda X, Y: self.batch_loss_and_gradient(X, Y, out)
-        # KERNEL: straight to the kernel (the same call as batch_loss_and_gradient's)
-        gradient = self._kernel.loss_and_gradient
+        # KERNEL: straight to the kernel's one pass (fit's loop ignores floating-point flags,
+        # so the retry of batch_loss_and_gradient's call is never needed there)
+        gradient = self._kernel.products
         return lambda X, Y: gradient(X, Y, out)
 
     def _check_out(self, out) -> None:
