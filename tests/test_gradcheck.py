@@ -317,13 +317,20 @@ def test_numerical_jacobian_rows_are_outputs():
 
 
 def _trained_1_8_1(dtype, seed=0):
-    """The issue's case: a [1, 8, 1] tanh network fitted to sin(2x) with Adam (small gradient)."""
+    """The issue's case: a [1, 8, 1] tanh network fitted to sin(2x) with Adam (small gradient).
+
+    Fitted in float64, and Adam's 3000 steps followed by 2000 of gradient descent, whose end
+    is the same on every machine; then rounded to ``dtype``. Adam's last steps amplify
+    rounding: 3000 of them in float32 ended at ‖∂ℓ/∂θ‖ of 6e-5 with OpenBLAS's AVX-512
+    kernels, 7.5e-5 with its AVX2 ones and 6e-2 with its AVX ones (OPENBLAS_CORETYPE).
+    """
     rng = np.random.default_rng(seed)
     X = rng.uniform(-2, 2, (64, 1))
     y = np.sin(2 * X) + 0.1 * rng.standard_normal((64, 1))
-    net = bp.Network([1, 8, 1], hidden="tanh", init="xavier", seed=seed, dtype=dtype)
+    net = bp.Network([1, 8, 1], hidden="tanh", init="xavier", seed=seed)
     bp.fit(net, X, y, optimizer=bp.Adam(0.01), iterations=3000)
-    return net, X, y
+    bp.fit(net, X, y, optimizer=bp.SGD(0.1), iterations=2000)
+    return (net if dtype == "float64" else net.copy(dtype=dtype)), X, y
 
 
 @pytest.fixture(scope="module", params=["float32", "float64"])
@@ -356,8 +363,8 @@ def test_no_false_alarm_at_a_trained_theta(trained):
     # The differences are float64 whatever the network's dtype, and as accurate as float64
     # allows: within 1e-7 of the gradient of the same function computed in float64 (plus
     # 1e-11 for ε ℓ / h). What is left of the error is the network's own rounding, which
-    # depends on the θ that 3000 float32 steps reach on this machine (‖∂ℓ/∂θ‖ of 6e-5 on
-    # AVX2 left 3e-3 of it): so it is bounded by that rounding, measured, not by a number.
+    # depends on the BLAS kernels' summation order: so it is bounded by that rounding,
+    # measured, not by a number.
     _, exact, noise = _same_function_in_float64(net, X, y)
     assert result.numeric.dtype == np.float64
     np.testing.assert_array_equal(result.indices, np.arange(net.dim_theta))
@@ -440,7 +447,8 @@ def test_another_correct_float32_code_passes_at_a_trained_theta(seed):
     Ws, bs, _ = bp.algorithm2(net, X, y)
     result = bp.gradcheck(net, X, y, gradient=bp.to_numpy(net.flatten(Ws, bs)))
     assert result.passed, str(result)
-    assert 1e-5 < result.max_rel_error < 1e-2  # float32 rounding, visible and allowed
+    # float32 rounding, visible (1e-3 to 1.2e-2 of ‖∂ℓ/∂θ‖ = 5e-5, 1.2e-4 on four kernels)
+    assert result.max_rel_error > 1e-4
 
 
 @pytest.mark.parametrize("call, error, message", [
