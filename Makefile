@@ -15,7 +15,7 @@ NPM      := $(VENV)/bin/npm install --prefix $(NODE_DIR) --save-exact --no-audit
 KATEX_VERSION      := 0.16.22
 LIGHTHOUSE_VERSION := 12.8.2
 
-.PHONY: book book-from-stored-outputs stored-config pdf audit test unit nbval notebooks lab bench bench-gpu bench-gpu-offline gpu-wheels lint clean help test-thorough mutation coverage
+.PHONY: book book-from-stored-outputs stored-config pdf audit test unit unit-other-blas nbval notebooks lab bench bench-gpu bench-gpu-offline gpu-wheels lint clean help test-thorough mutation coverage
 
 help:
 	@echo "make book       build the HTML book in _build/html (offline, warnings are errors)"
@@ -62,7 +62,7 @@ audit: $(STAMP) $(NODE_DIR)/.lighthouse-$(LIGHTHOUSE_VERSION)
 # Chromium, tests/test_explorables_html.py), then a reader's route
 # (tests/test_reader_install.py: the site's downloads installed into a fresh venv outside the
 # checkout, the dependencies from the package index, chapters 4 and 8 run there; about a minute).
-test: unit nbval
+test: unit unit-other-blas nbval
 	rm -rf _build/html _build/.doctrees
 	$(MAKE) book-from-stored-outputs
 	$(PY) -m pytest tests/test_book_html.py tests/test_explorables_html.py tests/test_reader_install.py tests/test_pdf.py -q
@@ -96,6 +96,16 @@ pdf: $(STAMP) $(NODE_DIR)/.katex-$(KATEX_VERSION) stored-config
 unit: $(STAMP)
 	$(PY) -m pytest tests -q --ignore=tests/test_book_html.py --ignore=tests/test_explorables_html.py --ignore=tests/test_reader_install.py --ignore=tests/test_pdf.py --cov=backprop --cov-branch --cov-report=term-missing:skip-covered
 
+# The unit tests again with OpenBLAS kernels of a narrower SIMD width than this CPU's (AVX2 on
+# an AVX-512 CPU; other_blas.py), as most readers' laptops have: tolerances tuned to one
+# kernel's rounding fail here. JAX, which does not call OpenBLAS, and the book's checks are left
+# out; a CPU with no narrower kernel to try skips it.
+OTHER_BLAS = $$($(PY) tests/other_arithmetic/other_blas.py)
+unit-other-blas: $(STAMP)
+	@other="$(OTHER_BLAS)"; if [ -z "$$other" ]; then echo "unit-other-blas: no other OpenBLAS kernel on this CPU"; \
+	else echo "unit tests with $$other"; env $$other $(PY) -m pytest tests -q -m "not jax" -p no:cacheprovider \
+	  --ignore=tests/test_book_html.py --ignore=tests/test_explorables_html.py --ignore=tests/test_reader_install.py --ignore=tests/test_pdf.py; fi
+
 # The property tests with many fresh random examples (make test's are derandomized), e.g.
 # `make test-thorough SEED=12` to replay one run; prints how many examples each test ran.
 test-thorough: $(STAMP)
@@ -117,14 +127,15 @@ coverage: $(STAMP)
 NBVAL := $(PY) -m pytest --nbval book/ --nbval-sanitize-with book/sanitize.cfg -q -p no:randomly
 
 # nbval twice: with this machine's arithmetic, then with another one's (numpy.dot summing in a
-# permuted order, NumPy's dispatched SIMD kernels off), so that a stored output that only
-# this machine's rounding reproduces fails here rather than on a reader's machine.
+# permuted order, NumPy's dispatched SIMD kernels off, OpenBLAS's kernels of a narrower SIMD
+# width), so that a stored output that only this machine's rounding reproduces fails here
+# rather than on a reader's machine.
 # dispatched_simd.py names only the features this CPU has (AVX2, AVX-512 on x86-64; nothing
 # on other CPUs): NumPy warns about, or refuses, a feature it cannot disable.
 nbval: $(STAMP)
 	$(NBVAL)
 	PYTHONPATH=$(CURDIR)/tests/other_arithmetic \
-	  NPY_DISABLE_CPU_FEATURES="$$($(PY) tests/other_arithmetic/dispatched_simd.py)" $(NBVAL)
+	  NPY_DISABLE_CPU_FEATURES="$$($(PY) tests/other_arithmetic/dispatched_simd.py)" env $(OTHER_BLAS) $(NBVAL)
 
 notebooks: $(STAMP)
 	for nb in $(NOTEBOOKS); do \
