@@ -3,7 +3,7 @@
 Each mutant is written into backprop/_numpy_kernel.py, the kernel's tests run without torch
 and JAX, and the file is restored (also on an interrupt). Usage, from the repository root:
 
-    .venv/bin/python tests/hand_mutants.py      # about 30 s; prints KILLED or SURVIVED
+    .venv/bin/python tests/hand_mutants.py      # about 50 s; prints KILLED or SURVIVED
 """
 
 import os
@@ -21,6 +21,17 @@ TESTS = [
 ]
 orig = SRC.read_text()
 mutants = [
+    (
+        "retry on any RuntimeWarning",
+        '            if not str(flag).startswith("invalid value"):',
+        "            if False:",
+    ),
+    (
+        "retry keeps a NaN",
+        "            if not all_finite(grad) or (loss is not None and not np.isfinite(loss)):",
+        "            if False:",
+    ),
+    ("retry with the flag", '            with np.errstate(invalid="ignore"):', "            with np.errstate():"),
     (
         "rides: <= to <",
         "return 2 * dim_theta + n * p[0] <= AUG_ENTRIES * (2 * L - 3)",
