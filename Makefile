@@ -93,8 +93,10 @@ pdf: $(STAMP) $(NODE_DIR)/.katex-$(KATEX_VERSION) stored-config
 	  --path-output _build/pdf
 	$(PY) tools/make_pdf.py _build/pdf/_build/singlehtml $(PDF)
 
+# The checks of the built book, run by make test after the build, not with the unit tests.
+BOOK_CHECKS := --ignore=tests/test_book_html.py --ignore=tests/test_explorables_html.py --ignore=tests/test_reader_install.py --ignore=tests/test_pdf.py
 unit: $(STAMP)
-	$(PY) -m pytest tests -q --ignore=tests/test_book_html.py --ignore=tests/test_explorables_html.py --ignore=tests/test_reader_install.py --ignore=tests/test_pdf.py --cov=backprop --cov-branch --cov-report=term-missing:skip-covered
+	$(PY) -m pytest tests -q $(BOOK_CHECKS) --cov=backprop --cov-branch --cov-report=term-missing:skip-covered
 
 # The unit tests again with OpenBLAS kernels of a narrower SIMD width than this CPU's (AVX2 on
 # an AVX-512 CPU; other_blas.py), as most readers' laptops have: tolerances tuned to one
@@ -104,12 +106,12 @@ OTHER_BLAS = $$($(PY) tests/other_arithmetic/other_blas.py)
 unit-other-blas: $(STAMP)
 	@other="$(OTHER_BLAS)"; if [ -z "$$other" ]; then echo "unit-other-blas: no other OpenBLAS kernel on this CPU"; \
 	else echo "unit tests with $$other"; env $$other $(PY) -m pytest tests -q -m "not jax" -p no:cacheprovider \
-	  --ignore=tests/test_book_html.py --ignore=tests/test_explorables_html.py --ignore=tests/test_reader_install.py --ignore=tests/test_pdf.py; fi
+	  $(BOOK_CHECKS); fi
 
 # The property tests with many fresh random examples (make test's are derandomized), e.g.
 # `make test-thorough SEED=12` to replay one run; prints how many examples each test ran.
 test-thorough: $(STAMP)
-	HYPOTHESIS_PROFILE=thorough $(PY) -m pytest tests -q --ignore=tests/test_book_html.py --ignore=tests/test_explorables_html.py --ignore=tests/test_reader_install.py --ignore=tests/test_pdf.py \
+	HYPOTHESIS_PROFILE=thorough $(PY) -m pytest tests -q $(BOOK_CHECKS) \
 	  -p no:cacheprovider --hypothesis-show-statistics $(if $(SEED),--hypothesis-seed=$(SEED))
 
 # Mutation testing of the core modules ([tool.mutmut] in pyproject.toml; slow, not part of
@@ -121,7 +123,7 @@ mutation: $(STAMP)
 
 # Branch coverage of the package as HTML (htmlcov/index.html); make test prints the summary.
 coverage: $(STAMP)
-	$(PY) -m pytest tests -q --ignore=tests/test_book_html.py --ignore=tests/test_explorables_html.py --ignore=tests/test_reader_install.py --ignore=tests/test_pdf.py --cov=backprop --cov-branch \
+	$(PY) -m pytest tests -q $(BOOK_CHECKS) --cov=backprop --cov-branch \
 	  --cov-report=html --cov-report=term:skip-covered
 
 NBVAL := $(PY) -m pytest --nbval book/ --nbval-sanitize-with book/sanitize.cfg -q -p no:randomly
